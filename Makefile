@@ -1,0 +1,45 @@
+# RDeeBee's commands. Thin wrappers over scripts/install-deps.sh, CMake presets and CTest.
+PRESET ?= dev
+BUILD_DIR = build/$(PRESET)
+JOBS ?= 2
+
+.PHONY: all deps build run test test-asan bench crash-test fuzz format clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD_DIR)/build.ninja:
+	cmake --preset $(PRESET)
+
+build: deps $(BUILD_DIR)/build.ninja
+	cmake --build --preset $(PRESET) -j $(JOBS)
+
+run: build
+	$(BUILD_DIR)/tools/rdb-server --data-dir ./data --port 2048
+
+test: build
+	ctest --preset $(PRESET) -LE long --timeout 600
+
+test-asan:
+	$(MAKE) test PRESET=debug
+
+crash-test: build
+	RDB_CRASH_ITERATIONS=200 ctest --preset $(PRESET) -R crash --timeout 3600
+
+fuzz: deps
+	cmake --preset fuzz
+	cmake --build --preset fuzz -j $(JOBS)
+	bash scripts/run-fuzzers.sh build/fuzz
+
+bench: deps
+	cmake --preset release
+	cmake --build --preset release -j $(JOBS)
+	bash bench/run.sh build/release
+
+format:
+	find src tools tests bench -name '*.h' -o -name '*.cc' | xargs clang-format -i
+
+clean:
+	rm -rf build
