@@ -1,0 +1,300 @@
+#include "client/client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <string_view>
+#include <thread>
+
+#include "rdeebee/v1/rdeebee.grpc.pb.h"
+
+namespace rdb::client {
+
+namespace pb = ::rdeebee::v1;
+
+namespace {
+
+constexpr char kActualVersionKey[] = "rdeebee-actual-version";
+// Responses hold at most 16 MiB of events; leave room for framing.
+constexpr int kReceiveBytesMax = 64 << 20;
+
+std::string GetEnv(const char* name) {
+  const char* v = std::getenv(name);
+  return v == nullptr ? std::string() : std::string(v);
+}
+
+// The inverse of the server's ToGrpcStatus (server/status_mapping.cc).
+Code FromGrpcCode(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+      return Code::kOk;
+    case grpc::StatusCode::NOT_FOUND:
+      return Code::kNotFound;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return Code::kInvalidArgument;
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return Code::kFailedPrecondition;
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return Code::kResourceExhausted;
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return Code::kAlreadyExists;
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return Code::kNotSupported;
+    case grpc::StatusCode::ABORTED:
+      return Code::kAborted;
+    case grpc::StatusCode::DATA_LOSS:
+      return Code::kCorruption;
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+    case grpc::StatusCode::CANCELLED:
+      return Code::kUnavailable;
+    default:
+      return Code::kIoError;
+  }
+}
+
+Status FromGrpc(const grpc::Status& s, const grpc::ClientContext& ctx, const std::string& address,
+                double timeout_seconds) {
+  if (s.ok()) return Status::OK();
+  std::string msg = s.error_message();
+  switch (s.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+      msg = "server " + address + " unavailable: " + msg;
+      break;
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      msg = "no answer from " + address + " within " + std::to_string(timeout_seconds) +
+            " s (deadline exceeded)";
+      break;
+    case grpc::StatusCode::INTERNAL:
+    case grpc::StatusCode::UNKNOWN:
+      msg = "server error: " + msg;
+      break;
+    default:
+      break;
+  }
+  Status out(FromGrpcCode(s.error_code()), msg);
+  const auto& trailers = ctx.GetServerTrailingMetadata();
+  auto it = trailers.find(kActualVersionKey);
+  if (it != trailers.end()) {
+    std::string v(it->second.data(), it->second.size());
+    char* end = nullptr;
+    unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+    if (end != v.c_str() && *end == '\0') out.WithActualVersion(n);
+  }
+  return out;
+}
+
+void SetExpected(Expected e, pb::ExpectedVersion* out) {
+  switch (e.kind) {
+    case Expected::Kind::kAny:
+      out->set_kind(pb::EXPECTED_VERSION_KIND_ANY);
+      break;
+    case Expected::Kind::kNoStream:
+      out->set_kind(pb::EXPECTED_VERSION_KIND_NO_STREAM);
+      break;
+    case Expected::Kind::kExact:
+      out->set_kind(pb::EXPECTED_VERSION_KIND_EXACT);
+      out->set_version(e.version);
+      break;
+  }
+}
+
+Event FromProto(const pb::Event& e) {
+  Event out;
+  out.key = e.key();
+  out.seq = e.seq();
+  out.version = e.version();
+  out.kind = e.kind() == pb::EVENT_KIND_DELETE ? Kind::kDelete : Kind::kPut;
+  out.event_type = e.event_type();
+  out.payload = e.payload();
+  out.timestamp_ms = e.timestamp_ms();
+  out.idempotency_id = e.idempotency_id();
+  return out;
+}
+
+}  // namespace
+
+struct Client::Stub {
+  std::unique_ptr<pb::EventStore::Stub> stub;
+};
+
+std::string DefaultServerAddress() {
+  std::string ip = GetEnv("SERVER_IP");
+  std::string port = GetEnv("SERVER_PORT");
+  if (ip.empty()) ip = "127.0.0.1";
+  if (port.empty()) port = "2048";
+  return ip + ":" + port;
+}
+
+Result<Expected> Expected::Parse(const std::string& text) {
+  if (text == "any") return Expected::Any();
+  if (text == "none" || text == "0") return Expected::NoStream();
+  if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != std::string::npos)
+    return Status::InvalidArgument("expected version must be any, none or a version number, got '" +
+                                   text + "'");
+  return Expected::Exact(std::stoull(text));
+}
+
+Result<std::unique_ptr<Client>> Client::Connect(const std::string& address,
+                                                const ClientOptions& options) {
+  if (address.empty() || address.find(':') == std::string::npos)
+    return Status::InvalidArgument("server address must be HOST:PORT, got '" + address + "'");
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kReceiveBytesMax);
+  args.SetMaxSendMessageSize(kReceiveBytesMax);
+  if (options.own_connection) args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  if (!channel) return Status::Unavailable("cannot create a channel to " + address);
+  return std::unique_ptr<Client>(new Client(address, options, std::move(channel)));
+}
+
+Client::Client(std::string address, const ClientOptions& options,
+               std::shared_ptr<grpc::Channel> channel)
+    : address_(std::move(address)),
+      options_(options),
+      channel_(std::move(channel)),
+      stub_(std::make_unique<Stub>()) {
+  stub_->stub = pb::EventStore::NewStub(channel_);
+}
+
+Client::~Client() = default;
+
+namespace {
+void SetDeadline(grpc::ClientContext* ctx, double timeout_seconds) {
+  if (timeout_seconds <= 0) return;
+  ctx->set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::microseconds(static_cast<int64_t>(timeout_seconds * 1e6)));
+}
+}  // namespace
+
+Result<AppendReply> Client::Append(const std::string& key, const std::vector<EventInput>& events,
+                                   Expected expected, const std::string& idempotency_id) {
+  pb::AppendRequest req;
+  req.set_key(key);
+  for (const auto& e : events) {
+    auto* ev = req.add_events();
+    ev->set_payload(e.payload);
+    ev->set_event_type(e.event_type);
+  }
+  SetExpected(expected, req.mutable_expected_version());
+  req.set_idempotency_id(idempotency_id);
+  pb::AppendResponse resp;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, options_.timeout_seconds);
+  grpc::Status s = stub_->stub->Append(&ctx, req, &resp);
+  if (!s.ok()) return FromGrpc(s, ctx, address_, options_.timeout_seconds);
+  return AppendReply{resp.first_seq(), resp.last_seq(), resp.first_version(), resp.last_version(),
+                     resp.deduplicated()};
+}
+
+Result<AppendReply> Client::Delete(const std::string& key, Expected expected,
+                                   const std::string& idempotency_id) {
+  pb::DeleteRequest req;
+  req.set_key(key);
+  SetExpected(expected, req.mutable_expected_version());
+  req.set_idempotency_id(idempotency_id);
+  pb::DeleteResponse resp;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, options_.timeout_seconds);
+  grpc::Status s = stub_->stub->Delete(&ctx, req, &resp);
+  if (!s.ok()) return FromGrpc(s, ctx, address_, options_.timeout_seconds);
+  return AppendReply{resp.seq(), resp.seq(), resp.version(), resp.version(), resp.deduplicated()};
+}
+
+Result<Event> Client::Get(const std::string& key) {
+  pb::GetRequest req;
+  req.set_key(key);
+  pb::GetResponse resp;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, options_.timeout_seconds);
+  grpc::Status s = stub_->stub->Get(&ctx, req, &resp);
+  if (!s.ok()) return FromGrpc(s, ctx, address_, options_.timeout_seconds);
+  return FromProto(resp.event());
+}
+
+Result<ReadReply> Client::ReadStream(const std::string& key, uint64_t from_version, bool backward,
+                                     uint32_t limit) {
+  pb::ReadStreamRequest req;
+  req.set_key(key);
+  req.set_from_version(from_version);
+  req.set_direction(backward ? pb::DIRECTION_BACKWARD : pb::DIRECTION_FORWARD);
+  req.set_limit(limit);
+  pb::ReadStreamResponse resp;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, options_.timeout_seconds);
+  grpc::Status s = stub_->stub->ReadStream(&ctx, req, &resp);
+  if (!s.ok()) return FromGrpc(s, ctx, address_, options_.timeout_seconds);
+  ReadReply out;
+  out.events.reserve(resp.events_size());
+  for (const auto& e : resp.events()) out.events.push_back(FromProto(e));
+  out.next = resp.next_version();
+  return out;
+}
+
+Result<ReadReply> Client::ReadAll(uint64_t from_seq, uint32_t limit, bool include_system) {
+  pb::ReadAllRequest req;
+  req.set_from_seq(from_seq);
+  req.set_limit(limit);
+  req.set_include_system(include_system);
+  pb::ReadAllResponse resp;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, options_.timeout_seconds);
+  grpc::Status s = stub_->stub->ReadAll(&ctx, req, &resp);
+  if (!s.ok()) return FromGrpc(s, ctx, address_, options_.timeout_seconds);
+  ReadReply out;
+  out.events.reserve(resp.events_size());
+  for (const auto& e : resp.events()) out.events.push_back(FromProto(e));
+  out.next = resp.next_seq();
+  return out;
+}
+
+Result<ServerStatus> Client::GetStatus() {
+  pb::StatusRequest req;
+  pb::StatusResponse r;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, options_.timeout_seconds);
+  grpc::Status s = stub_->stub->Status(&ctx, req, &r);
+  if (!s.ok()) return FromGrpc(s, ctx, address_, options_.timeout_seconds);
+  ServerStatus out;
+  out.server_version = r.server_version();
+  out.mode = r.mode();
+  out.data_dir = r.data_dir();
+  out.fsync = r.fsync();
+  out.levels = r.levels();
+  out.last_seq = r.last_seq();
+  out.uptime_ms = r.uptime_ms();
+  out.appends = r.appends();
+  out.events_appended = r.events_appended();
+  out.bytes_appended = r.bytes_appended();
+  out.group_commits = r.group_commits();
+  out.log_syncs = r.log_syncs();
+  out.log_bytes = r.log_bytes();
+  out.memtable_bytes = r.memtable_bytes();
+  out.table_count = r.table_count();
+  out.table_bytes = r.table_bytes();
+  out.flushes = r.flushes();
+  out.compactions = r.compactions();
+  out.payload_bytes_max = r.payload_bytes_max();
+  return out;
+}
+
+Status Client::WaitUntilReady(double timeout_seconds) {
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::microseconds(static_cast<int64_t>(timeout_seconds * 1e6));
+  Status last = Status::Unavailable("server " + address_ + " did not answer");
+  while (std::chrono::steady_clock::now() < deadline) {
+    pb::StatusRequest req;
+    pb::StatusResponse r;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+    grpc::Status s = stub_->stub->Status(&ctx, req, &r);
+    if (s.ok()) return Status::OK();
+    last = FromGrpc(s, ctx, address_, 0.5);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return last;
+}
+
+}  // namespace rdb::client

@@ -1,0 +1,124 @@
+// Client: the C++ client library of RDeeBee's gRPC API (proto/rdeebee/v1/rdeebee.proto), shared by
+// rdb-client, rdb-bench and later tools (sinks).
+//
+// Every call returns rdb::Status / rdb::Result carrying the server's code and message (the inverse
+// of the server's mapping, see ToStatus below). An expected-version conflict is kFailedPrecondition
+// with actual_version() set from the "rdeebee-actual-version" trailing metadata.
+//
+// Thread-safety: a Client may be used from many threads at once (gRPC stubs are thread-safe).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+namespace grpc {
+class Channel;
+class Status;
+}  // namespace grpc
+
+namespace rdb::client {
+
+struct ClientOptions {
+  // Per-call deadline. 0 = none.
+  double timeout_seconds = 10;
+  // Give this client its own TCP connection instead of sharing one with other clients of the
+  // process that talk to the same server (the benchmark's --clients N means N connections).
+  bool own_connection = false;
+};
+
+// "HOST:PORT" from --server, else SERVER_IP / SERVER_PORT, else 127.0.0.1:2048.
+std::string DefaultServerAddress();
+
+struct Expected {
+  enum class Kind : uint8_t { kAny, kNoStream, kExact };
+  Kind kind = Kind::kAny;
+  uint64_t version = 0;  // for kExact
+
+  static Expected Any() { return {}; }
+  static Expected NoStream() { return {Kind::kNoStream, 0}; }
+  static Expected Exact(uint64_t v) { return {Kind::kExact, v}; }
+  // "any", "none", "0" (= none) or a version N >= 1.
+  static Result<Expected> Parse(const std::string& text);
+};
+
+struct EventInput {
+  std::string payload;
+  std::string event_type;
+};
+
+struct AppendReply {
+  uint64_t first_seq = 0;
+  uint64_t last_seq = 0;
+  uint64_t first_version = 0;
+  uint64_t last_version = 0;
+  bool deduplicated = false;
+};
+
+enum class Kind : uint8_t { kPut, kDelete };
+
+struct Event {
+  std::string key;
+  uint64_t seq = 0;
+  uint64_t version = 0;
+  Kind kind = Kind::kPut;
+  std::string event_type;
+  std::string payload;
+  uint64_t timestamp_ms = 0;
+  std::string idempotency_id;
+};
+
+struct ReadReply {
+  std::vector<Event> events;
+  uint64_t next = 0;  // version (ReadStream) or seq (ReadAll) to continue from; 0 = end reached
+};
+
+struct ServerStatus {
+  std::string server_version, mode, data_dir, fsync, levels;
+  uint64_t last_seq = 0, uptime_ms = 0, appends = 0, events_appended = 0, bytes_appended = 0;
+  uint64_t group_commits = 0, log_syncs = 0, log_bytes = 0, memtable_bytes = 0, table_count = 0;
+  uint64_t table_bytes = 0, flushes = 0, compactions = 0, payload_bytes_max = 0;
+};
+
+class Client {
+ public:
+  // Creates a client for "HOST:PORT". Does not wait for the connection: the first call does.
+  static Result<std::unique_ptr<Client>> Connect(const std::string& address,
+                                                 const ClientOptions& options = {});
+  ~Client();
+
+  Result<AppendReply> Append(const std::string& key, const std::vector<EventInput>& events,
+                             Expected expected = Expected::Any(),
+                             const std::string& idempotency_id = "");
+  Result<AppendReply> Append(const std::string& key, const EventInput& event,
+                             Expected expected = Expected::Any(),
+                             const std::string& idempotency_id = "") {
+    return Append(key, std::vector<EventInput>{event}, expected, idempotency_id);
+  }
+  // first_seq == last_seq and first_version == last_version in the reply.
+  Result<AppendReply> Delete(const std::string& key, Expected expected = Expected::Any(),
+                             const std::string& idempotency_id = "");
+  Result<Event> Get(const std::string& key);
+  Result<ReadReply> ReadStream(const std::string& key, uint64_t from_version, bool backward,
+                               uint32_t limit);
+  Result<ReadReply> ReadAll(uint64_t from_seq, uint32_t limit, bool include_system = false);
+  Result<ServerStatus> GetStatus();
+
+  // Waits until the server answers a Status call or the timeout passes.
+  Status WaitUntilReady(double timeout_seconds);
+
+  const std::string& address() const { return address_; }
+
+ private:
+  struct Stub;
+  Client(std::string address, const ClientOptions& options, std::shared_ptr<grpc::Channel> channel);
+  std::string address_;
+  ClientOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<Stub> stub_;
+};
+
+}  // namespace rdb::client

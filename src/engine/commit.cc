@@ -1,0 +1,334 @@
+// The write path: validation, group commit and index apply.
+//
+// Appenders queue up; the writer at the front becomes the commit leader and takes a group of
+// queued requests (bounded by group_commit_requests_max / _bytes_max). The leader decides each
+// request (idempotency, expected version), takes seqs, writes all records with one write(), makes
+// them durable with one fdatasync (fsync=always), applies them to the index, publishes them to
+// readers and wakes the group. While it syncs, the next group forms behind it.
+#include <algorithm>
+
+#include "engine/engine_impl.h"
+#include "spdlog/spdlog.h"
+
+namespace rdb {
+namespace {
+
+size_t RequestBytes(const AppendRequest& r) {
+  size_t n = r.key.size() + r.idempotency_id.size();
+  for (const EventData& e : r.events) n += e.payload.size() + e.event_type.size() + 8;
+  return n;
+}
+
+std::string ExpectedName(const ExpectedVersion& e) {
+  switch (e.kind) {
+    case ExpectedVersion::Kind::kAny: return "any";
+    case ExpectedVersion::Kind::kNoStream: return "none";
+    case ExpectedVersion::Kind::kExact: return std::to_string(e.version);
+  }
+  return "?";
+}
+
+}  // namespace
+
+Status Engine::Impl::ValidateRequest(const AppendRequest& r) const {
+  RDB_RETURN_IF_ERROR(ValidateKey(r.key, r.system || options_.allow_system_keys));
+  if (r.events.empty()) return Status::InvalidArgument("an append needs at least one event");
+  if (r.events.size() > kBatchEventsMax) {
+    return Status::InvalidArgument("batch has " + std::to_string(r.events.size()) +
+                                   " events; the maximum is " + std::to_string(kBatchEventsMax) +
+                                   " (batch_events_max)");
+  }
+  if (r.idempotency_id.size() > kIdempotencyIdBytesMax) {
+    return Status::InvalidArgument("idempotency id is " + std::to_string(r.idempotency_id.size()) +
+                                   " bytes; the maximum is " +
+                                   std::to_string(kIdempotencyIdBytesMax));
+  }
+  if (r.expected.kind != ExpectedVersion::Kind::kAny &&
+      r.expected.kind != ExpectedVersion::Kind::kNoStream &&
+      r.expected.kind != ExpectedVersion::Kind::kExact) {
+    return Status::InvalidArgument("unknown expected-version kind");
+  }
+  size_t total = 0;
+  for (const EventData& e : r.events) {
+    if (e.kind != EventKind::kPut && e.kind != EventKind::kDelete) {
+      return Status::InvalidArgument("unknown event kind");
+    }
+    if (e.payload.size() > options_.payload_bytes_max) {
+      return Status::InvalidArgument("payload is " + std::to_string(e.payload.size()) +
+                                     " bytes; the maximum is " +
+                                     std::to_string(options_.payload_bytes_max) +
+                                     " (payload_bytes_max)");
+    }
+    if (e.kind == EventKind::kDelete && !e.payload.empty()) {
+      return Status::InvalidArgument("a DELETE event carries no payload");
+    }
+    if (e.event_type.size() > kEventTypeBytesMax) {
+      return Status::InvalidArgument("event type is " + std::to_string(e.event_type.size()) +
+                                     " bytes; the maximum is " +
+                                     std::to_string(kEventTypeBytesMax));
+    }
+    total += e.payload.size() + e.event_type.size();
+  }
+  if (total > kBatchBytesMax) {
+    return Status::InvalidArgument("batch is " + std::to_string(total) +
+                                   " bytes; the maximum is " + std::to_string(kBatchBytesMax) +
+                                   " (batch_bytes_max)");
+  }
+  return Status::OK();
+}
+
+Result<AppendResult> Engine::Impl::Submit(PendingWrite* w) {
+  w->bytes = w->request ? RequestBytes(*w->request) : w->replicated->key.size() + 64;
+  std::unique_lock lock(mu_);
+  if (closed_) return Status::Unavailable("the database is shutting down");
+  if (!fatal_.ok()) return fatal_;
+  if (queue_.size() >= options_.commit_queue_max) {
+    return Status::ResourceExhausted("commit queue is full (" +
+                                     std::to_string(options_.commit_queue_max) +
+                                     " appends waiting, commit_queue_max); retry later");
+  }
+  queue_.push_back(w);
+  while (!w->done && queue_.front() != w) w->cv.wait(lock);
+  if (w->done) return std::move(*w->result);
+
+  // This thread leads the next group commit.
+  std::vector<PendingWrite*> group;
+  size_t bytes = 0;
+  for (PendingWrite* p : queue_) {
+    if (group.size() >= options_.group_commit_requests_max) break;
+    if (!group.empty() && bytes + p->bytes > options_.group_commit_bytes_max) break;
+    group.push_back(p);
+    bytes += p->bytes;
+  }
+  lock.unlock();
+  {
+    std::lock_guard commit(commit_mu_);
+    CommitGroup(group);
+  }
+  lock.lock();
+  for (size_t i = 0; i < group.size(); i++) queue_.pop_front();
+  for (PendingWrite* p : group) {
+    p->done = true;
+    if (p != w) p->cv.notify_one();
+  }
+  if (!queue_.empty()) {
+    queue_.front()->cv.notify_one();
+  } else {
+    drained_cv_.notify_all();
+  }
+  return std::move(*w->result);
+}
+
+Result<Engine::Impl::KeyView*> Engine::Impl::LookupKey(GroupState* g, const std::string& key) {
+  auto it = g->keys.find(key);
+  if (it != g->keys.end()) return &it->second;
+  KeyView kv;
+  std::string value;
+  Status s = index_->Get(index::LatestKey(key), &value);
+  if (s.ok()) {
+    if (!index::DecodeLatest(value, &kv.latest)) {
+      return Status::Corruption("index: undecodable latest entry for a key");
+    }
+  } else if (!s.IsNotFound()) {
+    return s;
+  }
+  return &g->keys.emplace(key, kv).first->second;
+}
+
+Result<std::optional<index::IdempotencyEntry>> Engine::Impl::LookupId(GroupState* g,
+                                                                      const std::string& key,
+                                                                      const std::string& id) {
+  std::string ikey = index::IdempotencyKey(key, id);
+  auto it = g->ids.find(ikey);
+  if (it != g->ids.end()) return std::optional(it->second);
+  std::string value;
+  Status s = index_->Get(ikey, &value);
+  if (s.IsNotFound()) return std::optional<index::IdempotencyEntry>();
+  RDB_RETURN_IF_ERROR(s);
+  index::IdempotencyEntry e;
+  if (!index::DecodeIdempotency(value, &e)) {
+    return Status::Corruption("index: undecodable idempotency entry");
+  }
+  return std::optional(e);
+}
+
+Status Engine::Impl::PrepareWrite(GroupState* g, PendingWrite* w, uint64_t now_ms,
+                                  std::vector<Prepared>* out) {
+  Prepared p{w, {}, {}};
+  LogRecord& rec = p.record;
+  if (w->replicated != nullptr) {
+    rec = *w->replicated;
+    RDB_ASSIGN_OR_RETURN(KeyView * kv, LookupKey(g, std::string(rec.key)));
+    if (rec.first_version != kv->latest.version + 1) {
+      return Status::FailedPrecondition("replicated record has version " +
+                                        std::to_string(rec.first_version) + " but the key is at " +
+                                        std::to_string(kv->latest.version))
+          .WithActualVersion(kv->latest.version);
+    }
+    if (rec.first_seq <= sequencer_->last_issued() || rec.events.empty()) {
+      return Status::FailedPrecondition("replicated record seq " + std::to_string(rec.first_seq) +
+                                        " is not above the last seq " +
+                                        std::to_string(sequencer_->last_issued()));
+    }
+    RDB_RETURN_IF_ERROR(sequencer_->Advance(rec.last_seq()));
+    kv->latest = {rec.last_version(), rec.events.back().kind, {rec.last_seq(), {}, 0}};
+  } else {
+    AppendRequest& r = *w->request;
+    RDB_ASSIGN_OR_RETURN(KeyView * kv, LookupKey(g, r.key));
+    if (!r.idempotency_id.empty()) {
+      RDB_ASSIGN_OR_RETURN(auto prior, LookupId(g, r.key, r.idempotency_id));
+      if (prior.has_value()) {
+        w->result = AppendResult{prior->first_seq, prior->first_seq + prior->count - 1,
+                                 prior->first_version, prior->first_version + prior->count - 1,
+                                 true};
+        return Status::OK();
+      }
+    }
+    const uint64_t actual = kv->latest.version;
+    const ExpectedVersion& ev = r.expected;
+    bool mismatch = (ev.kind == ExpectedVersion::Kind::kNoStream && actual != 0) ||
+                    (ev.kind == ExpectedVersion::Kind::kExact && actual != ev.version);
+    if (mismatch) {
+      return Status::FailedPrecondition("expected version " + ExpectedName(ev) +
+                                        " but the key is at version " + std::to_string(actual))
+          .WithActualVersion(actual);
+    }
+    if (w->delete_requires_present && (actual == 0 || kv->latest.kind == EventKind::kDelete)) {
+      return Status::NotFound("key not found; nothing was deleted");
+    }
+    RDB_ASSIGN_OR_RETURN(uint64_t first_seq, sequencer_->Next(r.events.size()));
+    rec.first_seq = first_seq;
+    rec.first_version = actual + 1;
+    rec.timestamp_ms = now_ms;
+    rec.key = r.key;
+    rec.idempotency_id = r.idempotency_id;
+    rec.events.reserve(r.events.size());
+    for (const EventData& e : r.events) rec.events.push_back({e.kind, e.event_type, e.payload});
+    kv->latest = {rec.last_version(), rec.events.back().kind, {rec.last_seq(), {}, 0}};
+    if (!r.idempotency_id.empty()) {
+      g->ids[index::IdempotencyKey(r.key, r.idempotency_id)] = {rec.first_seq, rec.first_version,
+                                                                 rec.events.size()};
+    }
+  }
+  EncodeRecordBody(rec, &p.body);
+  out->push_back(std::move(p));
+  return Status::OK();
+}
+
+void Engine::Impl::SetFatal(const Status& s) {
+  spdlog::error("engine: {}; appends are refused until restart", s.ToString());
+  std::lock_guard lock(mu_);
+  if (fatal_.ok()) fatal_ = s;
+}
+
+void Engine::Impl::CommitGroup(std::vector<PendingWrite*>& group) {
+  {
+    std::lock_guard lock(mu_);
+    if (!fatal_.ok()) {
+      for (PendingWrite* w : group) w->result = fatal_;
+      return;
+    }
+  }
+  GroupState g;
+  const uint64_t now_ms = options_.clock->NowMillis();
+  std::vector<Prepared> prepared;
+  prepared.reserve(group.size());
+  for (PendingWrite* w : group) {
+    Status s = PrepareWrite(&g, w, now_ms, &prepared);
+    if (!s.ok()) w->result = s;
+  }
+  if (prepared.empty()) return;
+
+  std::vector<std::string> bodies;
+  std::vector<uint64_t> firsts, lasts;
+  bodies.reserve(prepared.size());
+  for (Prepared& p : prepared) {
+    bodies.push_back(std::move(p.body));
+    firsts.push_back(p.record.first_seq);
+    lasts.push_back(p.record.last_seq());
+  }
+  std::vector<LogPosition> positions;
+  Status s = log_->Append(bodies, firsts, lasts, &positions);
+  if (!s.ok()) {
+    // Nothing of the group is in the log; the engine stays usable (e.g. once disk space returns).
+    for (Prepared& p : prepared) p.w->result = s.Annotate("append not written");
+    return;
+  }
+  s = log_->SyncForCommit();
+  if (!s.ok()) {
+    SetFatal(s.Annotate("event log sync failed"));
+    for (Prepared& p : prepared) {
+      p.w->result = Status::IoError("event log sync failed (" + s.message() +
+                                    "); the append may or may not survive a restart");
+    }
+    return;
+  }
+  for (size_t i = 0; i < prepared.size(); i++) {
+    s = ApplyToIndex(prepared[i].record, positions[i]);
+    if (!s.ok()) {
+      SetFatal(s.Annotate("index update failed"));
+      for (size_t j = i; j < prepared.size(); j++) {
+        prepared[j].w->result = Status::IoError(
+            "index update failed (" + s.message() + "); the append is in the log and will be "
+            "indexed again at restart");
+      }
+      break;
+    }
+  }
+  const uint64_t last = lasts.back();
+  log_->Publish(last);
+  {
+    std::lock_guard lock(seq_mu_);
+    committed_seq_ = last;
+  }
+  seq_cv_.notify_all();
+
+  uint64_t events = 0, bytes = 0;
+  for (Prepared& p : prepared) {
+    const LogRecord& r = p.record;
+    if (!p.w->result.has_value()) {
+      p.w->result = AppendResult{r.first_seq, r.last_seq(), r.first_version, r.last_version(),
+                                 false};
+    }
+    events += r.events.size();
+  }
+  for (const std::string& b : bodies) bytes += b.size();
+  std::lock_guard lock(stats_mu_);
+  stats_.appends += prepared.size();
+  stats_.events_appended += events;
+  stats_.bytes_appended += bytes;
+  stats_.group_commits++;
+}
+
+Status Engine::Impl::TruncateAfter(uint64_t seq) {
+  std::lock_guard commit(commit_mu_);
+  if (seq < index_->flushed_seq()) {
+    return Status::FailedPrecondition(
+        "cannot truncate after seq " + std::to_string(seq) + ": the index is flushed up to seq " +
+        std::to_string(index_->flushed_seq()) + " (only uncommitted suffixes can be truncated)");
+  }
+  RDB_RETURN_IF_ERROR(log_->TruncateAfter(seq));
+  RDB_RETURN_IF_ERROR(index_->DropUnflushed());
+  return Recover();
+}
+
+Status Engine::Impl::Close() {
+  {
+    std::unique_lock lock(mu_);
+    if (closed_) return Status::OK();
+    closed_ = true;
+    // Queued appends are finished, not dropped: wait for the queue to drain.
+    drained_cv_.wait(lock, [&] { return queue_.empty(); });
+  }
+  std::lock_guard commit(commit_mu_);
+  Status s = log_ ? log_->Close() : Status::OK();
+  if (index_) {
+    Status is = index_->Close();
+    if (s.ok()) s = is;
+  }
+  seq_cv_.notify_all();
+  lock_.reset();
+  return s;
+}
+
+}  // namespace rdb

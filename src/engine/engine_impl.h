@@ -1,0 +1,104 @@
+// Engine::Impl — private to the engine module. engine.cc holds open/recovery and the read path,
+// commit.cc the write path (validation, group commit, index apply).
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "engine/engine.h"
+#include "engine/index_keys.h"
+#include "engine/sequencer.h"
+
+namespace rdb {
+
+// One queued append, owned by the calling thread's stack while it waits.
+struct PendingWrite {
+  AppendRequest* request = nullptr;       // a client append, or
+  const LogRecord* replicated = nullptr;  // a record from a leader (seqs already assigned)
+  bool delete_requires_present = false;   // Delete(): an absent key is kNotFound
+  size_t bytes = 0;
+  bool done = false;
+  std::optional<Result<AppendResult>> result;
+  std::condition_variable cv;
+};
+
+class Engine::Impl {
+ public:
+  explicit Impl(const EngineOptions& options) : options_(options) {}
+
+  Status Open();
+  Status Close();
+
+  Result<AppendResult> Submit(PendingWrite* w);
+  Result<Event> Get(const std::string& key);
+  Result<KeyState> GetKeyState(const std::string& key);
+  Result<ReadResult> ReadStream(const ReadStreamRequest& request);
+  Result<ReadResult> ReadAll(const ReadAllRequest& request);
+  Status TruncateAfter(uint64_t seq);
+  Result<std::unique_ptr<LogReader>> NewLogReader(uint64_t from_seq);
+  uint64_t last_seq() const;
+  uint64_t WaitForSeq(uint64_t seq, uint64_t timeout_ms);
+  Engine::Stats stats() const;
+
+  Status ValidateRequest(const AppendRequest& r) const;
+
+ private:
+  // Per-group view of a key's state: the index plus what earlier requests of the same group did.
+  struct KeyView {
+    index::Latest latest;  // version 0 = no events
+  };
+  struct GroupState {
+    std::unordered_map<std::string, KeyView> keys;
+    std::unordered_map<std::string, index::IdempotencyEntry> ids;  // IdempotencyKey -> entry
+  };
+  struct Prepared {
+    PendingWrite* w;
+    LogRecord record;  // views into the request
+    std::string body;
+  };
+
+  Status CheckDataDir();
+  Status Recover();
+  Status ApplyToIndex(const LogRecord& record, LogPosition pos);
+  Result<KeyView*> LookupKey(GroupState* g, const std::string& key);
+  Result<std::optional<index::IdempotencyEntry>> LookupId(GroupState* g, const std::string& key,
+                                                          const std::string& id);
+  // Decides one request's outcome; fills *prep (to write) or completes w with an error/dedup.
+  Status PrepareWrite(GroupState* g, PendingWrite* w, uint64_t now_ms, std::vector<Prepared>* out);
+  void CommitGroup(std::vector<PendingWrite*>& group);
+  void SetFatal(const Status& s);
+  Status ReadEvent(const index::Pointer& ptr, std::string_view key, ReadRecord* cache,
+                   Event* out) const;
+
+  const EngineOptions options_;
+  std::unique_ptr<FileLock> lock_;
+  std::unique_ptr<EventLog> log_;
+  std::unique_ptr<LsmTree> index_;
+  std::optional<LocalSequencer> sequencer_;  // used by the commit leader only
+
+  mutable std::mutex mu_;
+  std::deque<PendingWrite*> queue_ ABSL_GUARDED_BY(mu_);
+  std::condition_variable drained_cv_;  // signalled when queue_ becomes empty
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  // Set when the log may hold bytes the index does not reflect (a failed sync or index write):
+  // appends fail until restart, whose recovery repairs the index from the log.
+  Status fatal_ ABSL_GUARDED_BY(mu_);
+  // Serialises the commit leader with TruncateAfter and Close.
+  std::mutex commit_mu_;
+
+  mutable std::mutex seq_mu_;
+  std::condition_variable seq_cv_;
+  uint64_t committed_seq_ ABSL_GUARDED_BY(seq_mu_) = 0;
+
+  mutable std::mutex stats_mu_;
+  Engine::Stats stats_ ABSL_GUARDED_BY(stats_mu_);
+};
+
+}  // namespace rdb
