@@ -1,7 +1,7 @@
 // The event log record: one append request (one event or an atomic batch on one key).
 //
-// Byte layout, worked example and crash windows: docs/formats/log.md. The body codec lives here; the
-// framing (checksum + length) lives in segment.h.
+// Byte layout, worked example and crash windows: docs/formats/log.md. The body codec lives here;
+// the framing (checksum + length) is FrameRecord in event_log.h.
 //
 // Event i of a record has seq = first_seq + i and version = first_version + i: a batch takes
 // consecutive seqs and versions, so a record is stored, replicated and truncated as one unit.
@@ -35,7 +35,7 @@ struct LogEvent {
 
 // A decoded record. Views point into the buffer it was decoded from.
 struct LogRecord {
-  uint64_t epoch = 0;         // fencing epoch of the leader that wrote it; 0 in single-node mode
+  uint64_t epoch = 0;  // fencing epoch of the leader that wrote it; 0 in single-node mode
   uint64_t first_seq = 0;
   uint64_t first_version = 0;
   uint64_t timestamp_ms = 0;  // commit time, shared by the record's events

@@ -57,9 +57,8 @@ void EncodeSegmentHeader(const SegmentHeader& header, std::string* dst) {
 
 Status DecodeSegmentHeader(std::string_view bytes, const std::string& path, SegmentHeader* out) {
   if (bytes.size() < kSegmentHeaderBytes) {
-    return Status::Corruption(path + ": segment header truncated (" +
-                              std::to_string(bytes.size()) + " of " +
-                              std::to_string(kSegmentHeaderBytes) + " bytes)");
+    return Status::Corruption(path + ": segment header truncated (" + std::to_string(bytes.size()) +
+                              " of " + std::to_string(kSegmentHeaderBytes) + " bytes)");
   }
   if (std::memcmp(bytes.data(), kSegmentMagic, sizeof(kSegmentMagic)) != 0) {
     return Status::Corruption(path + ": not an event log segment (bad magic)");
@@ -71,8 +70,7 @@ Status DecodeSegmentHeader(std::string_view bytes, const std::string& path, Segm
                                 std::to_string(out->version) + "; this build reads version " +
                                 std::to_string(kLogFormatVersion));
   }
-  if (crc32c::Unmask(DecodeFixed32(p + kHeaderCrcOffset)) !=
-      crc32c::Value(p, kHeaderCrcOffset)) {
+  if (crc32c::Unmask(DecodeFixed32(p + kHeaderCrcOffset)) != crc32c::Value(p, kHeaderCrcOffset)) {
     return Status::Corruption(path + ": segment header checksum mismatch");
   }
   out->number = DecodeFixed64(p + 12);
@@ -134,6 +132,7 @@ Status ReadFrameAt(const RandomAccessFile& file, const std::string& path, uint64
   }
   const uint64_t avail = limit - offset;
   if (avail < kFrameHeaderBytes) return FrameCorruption(path, offset, "truncated frame header");
+  frame->reserve(kRecordBufferMinBytes);
   frame->resize(std::min<uint64_t>(avail, kReadAtFirstBytes));
   RDB_ASSIGN_OR_RETURN(size_t got, ReadInto(file, offset, frame->size(), frame->data()));
   if (got < kFrameHeaderBytes) return FrameCorruption(path, offset, "truncated frame header");
@@ -166,8 +165,8 @@ Result<std::optional<uint64_t>> FindValidFrame(const RandomAccessFile& file, uin
   for (uint64_t o = from; o + kFrameHeaderBytes <= limit; o++) {
     if (o < wstart || o + kFrameHeaderBytes > wstart + wlen) {
       wstart = o;
-      RDB_ASSIGN_OR_RETURN(wlen, ReadInto(file, o, std::min<uint64_t>(window.size(), limit - o),
-                                          window.data()));
+      RDB_ASSIGN_OR_RETURN(
+          wlen, ReadInto(file, o, std::min<uint64_t>(window.size(), limit - o), window.data()));
       if (wlen < kFrameHeaderBytes) break;
     }
     const uint32_t len = DecodeFixed32(window.data() + (o - wstart) + 4);
@@ -180,7 +179,7 @@ Result<std::optional<uint64_t>> FindValidFrame(const RandomAccessFile& file, uin
 }
 
 void EnsureIndexed(Segment* seg) {
-  absl::MutexLock lock(&seg->mu);
+  MutexLock lock(&seg->mu);
   if (seg->indexed) return;
   FrameReader frames;
   frames.Reset(seg->file.get(), kSegmentHeaderBytes);
@@ -202,7 +201,7 @@ void EnsureIndexed(Segment* seg) {
 
 uint64_t IndexLookup(Segment* seg, uint64_t seq) {
   EnsureIndexed(seg);
-  absl::MutexLock lock(&seg->mu);
+  MutexLock lock(&seg->mu);
   auto it = std::upper_bound(seg->index.begin(), seg->index.end(), seq,
                              [](uint64_t s, const IndexEntry& e) { return s < e.first_seq; });
   if (it == seg->index.begin()) return kSegmentHeaderBytes;

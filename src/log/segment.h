@@ -13,9 +13,9 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "base/status.h"
 #include "io/env.h"
+#include "log/log_mutex.h"
 #include "log/record.h"
 
 namespace rdb::log_internal {
@@ -30,7 +30,10 @@ constexpr size_t kFrameHeaderBytes = 8;
 // One sparse index entry per this many bytes of records.
 constexpr uint64_t kIndexIntervalBytes = 64 << 10;
 // Sequential readers read segments in chunks of this size.
-constexpr size_t kReadChunkBytes = 1 << 20;
+constexpr size_t kReadChunkBytes = 256 << 10;
+// A ReadRecord's buffer gets at least this capacity, so it never sits in the string's inline
+// (small-string) storage and moving a ReadRecord keeps its views valid.
+constexpr size_t kRecordBufferMinBytes = 64;
 
 struct SegmentHeader {
   uint32_t version = kLogFormatVersion;
@@ -119,7 +122,7 @@ struct Segment {
   // readers never read past it, so they never see half a record.
   std::atomic<uint64_t> size{0};
 
-  absl::Mutex mu;
+  Mutex mu;
   // Sparse (first_seq, offset) entries in increasing order: the first record, then one roughly
   // every kIndexIntervalBytes. Built while appending, by recovery for the last segment, and lazily
   // by a scan for older ones (EnsureIndexed).
