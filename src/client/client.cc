@@ -18,6 +18,8 @@ namespace {
 constexpr char kActualVersionKey[] = "rdeebee-actual-version";
 // Responses hold at most 16 MiB of events; leave room for framing.
 constexpr int kReceiveBytesMax = 64 << 20;
+constexpr int kReconnectBackoffMinMs = 100;
+constexpr int kReconnectBackoffMaxMs = 2000;
 
 std::string GetEnv(const char* name) {
   const char* v = std::getenv(name);
@@ -145,6 +147,10 @@ Result<std::unique_ptr<Client>> Client::Connect(const std::string& address,
   args.SetMaxReceiveMessageSize(kReceiveBytesMax);
   args.SetMaxSendMessageSize(kReceiveBytesMax);
   if (options.own_connection) args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  // Reconnect quickly after a server restart (gRPC's default backoff grows to 2 minutes).
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, kReconnectBackoffMinMs);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, kReconnectBackoffMinMs);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, kReconnectBackoffMaxMs);
   auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
   if (!channel) return Status::Unavailable("cannot create a channel to " + address);
   return std::unique_ptr<Client>(new Client(address, options, std::move(channel)));

@@ -86,7 +86,8 @@ Parser BytesInto(uint64_t ServerConfig::*field, uint64_t min, uint64_t max) {
   return [=](const std::string& v, ServerConfig* c) {
     RDB_ASSIGN_OR_RETURN(uint64_t n, ParseBytes(v));
     if (n < min || n > max)
-      return Status::InvalidArgument("expected a size in " + ShowBytes(min) + ".." + ShowBytes(max));
+      return Status::InvalidArgument("expected a size in " + ShowBytes(min) + ".." +
+                                     ShowBytes(max));
     c->*field = n;
     return Status::OK();
   };
@@ -114,7 +115,8 @@ Parser SecondsInto(double ServerConfig::*field) {
 
 Status ParseHostPort(const std::string& v) {
   auto colon = v.rfind(':');
-  if (colon == std::string::npos || colon == 0) return Status::InvalidArgument("expected HOST:PORT");
+  if (colon == std::string::npos || colon == 0)
+    return Status::InvalidArgument("expected HOST:PORT");
   return ParseUint(v.substr(colon + 1), 1, 65535).status();
 }
 
@@ -126,14 +128,18 @@ const std::vector<Setting>& Settings() {
        ShowString(&ServerConfig::listen), StringInto(&ServerConfig::listen, false)},
       {"port", "--port", "", "gRPC port", "Server", ShowUint(&ServerConfig::port),
        UintInto(&ServerConfig::port, 1, 65535)},
-      {"fsync", "--fsync", "", "always | interval | never: when an append is acknowledged", "Server",
-       [](const ServerConfig& c) { return std::string(FsyncName(c.fsync)); },
+      {"fsync", "--fsync", "", "always | interval | never: when an append is acknowledged",
+       "Server", [](const ServerConfig& c) { return std::string(FsyncName(c.fsync)); },
        [](const std::string& v, ServerConfig* c) {
          std::string l = Lower(v);
-         if (l == "always") c->fsync = FsyncPolicy::kAlways;
-         else if (l == "interval") c->fsync = FsyncPolicy::kInterval;
-         else if (l == "never") c->fsync = FsyncPolicy::kNever;
-         else return Status::InvalidArgument("expected always, interval or never");
+         if (l == "always")
+           c->fsync = FsyncPolicy::kAlways;
+         else if (l == "interval")
+           c->fsync = FsyncPolicy::kInterval;
+         else if (l == "never")
+           c->fsync = FsyncPolicy::kNever;
+         else
+           return Status::InvalidArgument("expected always, interval or never");
          return Status::OK();
        }},
       {"fsync_interval_ms", "--fsync-interval-ms", "", "Sync period for --fsync interval", "Server",
@@ -187,25 +193,30 @@ const std::vector<Setting>& Settings() {
        [](const ServerConfig& c) {
          return std::string(c.compression == Compression::kZstd  ? "zstd"
                             : c.compression == Compression::kLz4 ? "lz4"
-                                                                  : "none");
+                                                                 : "none");
        },
        [](const std::string& v, ServerConfig* c) {
          std::string l = Lower(v);
-         if (l == "none") c->compression = Compression::kNone;
-         else if (l == "zstd") c->compression = Compression::kZstd;
-         else if (l == "lz4") c->compression = Compression::kLz4;
-         else return Status::InvalidArgument("expected none, zstd or lz4");
+         if (l == "none")
+           c->compression = Compression::kNone;
+         else if (l == "zstd")
+           c->compression = Compression::kZstd;
+         else if (l == "lz4")
+           c->compression = Compression::kLz4;
+         else
+           return Status::InvalidArgument("expected none, zstd or lz4");
          return Status::OK();
        }},
       // Cluster (reserved).
       {"etcd", "--etcd", "ETCD", "etcd endpoints, comma-separated host:port (cluster mode)",
-       "Cluster", ShowString(&ServerConfig::etcd),
+       "Cluster (reserved: single-node mode validates, then ignores them)",
+       ShowString(&ServerConfig::etcd),
        [](const std::string& v, ServerConfig* c) {
          size_t start = 0;
          while (start <= v.size()) {
            size_t comma = v.find(',', start);
-           std::string ep = v.substr(start, comma == std::string::npos ? std::string::npos
-                                                                        : comma - start);
+           std::string ep =
+               v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
            if (!ep.empty()) RDB_RETURN_IF_ERROR(ParseHostPort(ep));
            if (comma == std::string::npos) break;
            start = comma + 1;
@@ -213,10 +224,12 @@ const std::vector<Setting>& Settings() {
          c->etcd = v;
          return Status::OK();
        }},
-      {"node", "--node", "NODE", "This node's name (cluster mode)", "Cluster",
+      {"node", "--node", "NODE", "This node's name (cluster mode)",
+       "Cluster (reserved: single-node mode validates, then ignores them)",
        ShowString(&ServerConfig::node), StringInto(&ServerConfig::node)},
       {"address", "--address", "ADDRESS",
-       "host:port listened on and advertised (overrides --listen/--port)", "Cluster",
+       "host:port listened on and advertised (overrides --listen/--port)",
+       "Cluster (reserved: single-node mode validates, then ignores them)",
        ShowString(&ServerConfig::address),
        [](const std::string& v, ServerConfig* c) {
          if (!v.empty()) RDB_RETURN_IF_ERROR(ParseHostPort(v));
@@ -224,21 +237,28 @@ const std::vector<Setting>& Settings() {
          return Status::OK();
        }},
       {"lease_ttl", "--lease-ttl", "LEASE_TTL", "Membership lease TTL, seconds (cluster mode)",
-       "Cluster", [](const ServerConfig& c) { return ShowDouble(c.lease_ttl_s); },
+       "Cluster (reserved: single-node mode validates, then ignores them)",
+       [](const ServerConfig& c) { return ShowDouble(c.lease_ttl_s); },
        SecondsInto(&ServerConfig::lease_ttl_s)},
       {"refresh_interval", "--refresh-interval", "REFRESH_INTERVAL",
-       "Lease keep-alive period, seconds (cluster mode)", "Cluster",
+       "Lease keep-alive period, seconds (cluster mode)",
+       "Cluster (reserved: single-node mode validates, then ignores them)",
        [](const ServerConfig& c) { return ShowDouble(c.refresh_interval_s); },
        SecondsInto(&ServerConfig::refresh_interval_s)},
-      {"dbname", "", "", "Database name (cluster shape)", "Cluster",
+      {"dbname", "", "", "Database name (cluster shape)",
+       "Cluster (reserved: single-node mode validates, then ignores them)",
        ShowString(&ServerConfig::dbname), StringInto(&ServerConfig::dbname, false)},
-      {"groups", "", "", "Number of groups (cluster shape)", "Cluster",
+      {"groups", "", "", "Number of groups (cluster shape)",
+       "Cluster (reserved: single-node mode validates, then ignores them)",
        ShowUint(&ServerConfig::groups), UintInto(&ServerConfig::groups, 1, 4096)},
-      {"group_size", "", "", "Members per group (cluster shape)", "Cluster",
+      {"group_size", "", "", "Members per group (cluster shape)",
+       "Cluster (reserved: single-node mode validates, then ignores them)",
        ShowUint(&ServerConfig::group_size), UintInto(&ServerConfig::group_size, 1, 15)},
-      {"reads", "", "", "Read quorum R (cluster shape)", "Cluster", ShowUint(&ServerConfig::reads),
-       UintInto(&ServerConfig::reads, 1, 15)},
-      {"writes", "", "", "Write quorum W (cluster shape)", "Cluster",
+      {"reads", "", "", "Read quorum R (cluster shape)",
+       "Cluster (reserved: single-node mode validates, then ignores them)",
+       ShowUint(&ServerConfig::reads), UintInto(&ServerConfig::reads, 1, 15)},
+      {"writes", "", "", "Write quorum W (cluster shape)",
+       "Cluster (reserved: single-node mode validates, then ignores them)",
        ShowUint(&ServerConfig::writes), UintInto(&ServerConfig::writes, 1, 15)},
   };
   return kSettings;
@@ -297,6 +317,19 @@ Result<std::map<std::string, std::string>> LoadYaml(const std::string& path) {
   return out;
 }
 
+std::string TypeName(const std::string& name) {
+  static const std::map<std::string, std::string> kTypes = {
+      {"data_dir", "DIR"},      {"listen", "HOST"},        {"port", "PORT"},
+      {"fsync", "POLICY"},      {"metrics_port", "PORT"},  {"trace_level", "LEVEL"},
+      {"compression", "NAME"},  {"etcd", "HOST:PORT,..."}, {"node", "NAME"},
+      {"address", "HOST:PORT"}, {"lease_ttl", "SECONDS"},  {"refresh_interval", "SECONDS"},
+  };
+  auto it = kTypes.find(name);
+  if (it != kTypes.end()) return it->second;
+  if (name.find("bytes") != std::string::npos) return "SIZE";
+  return "N";
+}
+
 std::string LimitsFooter(const ServerConfig& c) {
   std::string s = "Fixed limits (CONTRACT.md):\n";
   s += "  key_bytes_max              " + std::to_string(kKeyBytesMax) + "\n";
@@ -309,8 +342,9 @@ std::string LimitsFooter(const ServerConfig& c) {
   s += "  read_page_bytes_max        " + ShowBytes(kReadBytesMax) + "\n";
   s += "  grpc_receive_bytes_max     " + ShowBytes(c.grpc_receive_bytes_max()) +
        " (batch_bytes_max or payload_bytes_max, whichever is larger, + 1MiB)\n";
-  s += "Precedence: flag > environment > YAML file (--config; keys are the settings in snake_case,\n"
-       "plus the cluster shape: dbname, groups, group_size, reads, writes) > default.\n";
+  s +=
+      "Precedence: flag > environment > YAML file (--config; keys are the settings in snake_case,\n"
+      "plus the cluster shape: dbname, groups, group_size, reads, writes) > default.\n";
   return s;
 }
 
@@ -351,11 +385,16 @@ Result<uint64_t> ParseBytes(const std::string& text) {
   uint64_t n = std::stoull(text.substr(0, digits));
   std::string unit = Lower(text.substr(digits));
   uint64_t mult = 1;
-  if (unit.empty() || unit == "b") mult = 1;
-  else if (unit == "k" || unit == "kib" || unit == "kb") mult = 1ull << 10;
-  else if (unit == "m" || unit == "mib" || unit == "mb") mult = 1ull << 20;
-  else if (unit == "g" || unit == "gib" || unit == "gb") mult = 1ull << 30;
-  else return Status::InvalidArgument("unknown size unit '" + unit + "' (use KiB, MiB or GiB)");
+  if (unit.empty() || unit == "b")
+    mult = 1;
+  else if (unit == "k" || unit == "kib" || unit == "kb")
+    mult = 1ull << 10;
+  else if (unit == "m" || unit == "mib" || unit == "mb")
+    mult = 1ull << 20;
+  else if (unit == "g" || unit == "gib" || unit == "gb")
+    mult = 1ull << 30;
+  else
+    return Status::InvalidArgument("unknown size unit '" + unit + "' (use KiB, MiB or GiB)");
   if (n > (UINT64_MAX >> 31)) return Status::InvalidArgument("size too large");
   return n * mult;
 }
@@ -374,11 +413,13 @@ ParseOutcome ParseServerConfig(int argc, const char* const* argv, ServerConfig* 
     if (s.flag.empty()) continue;
     std::string help = s.help + " (default: " + s.show(defaults) + ")";
     if (!s.env.empty()) help += " [env " + s.env + "]";
-    opts[s.name] = app.add_option(s.flag, raw[s.name], help)->group(s.group);
+    opts[s.name] =
+        app.add_option(s.flag, raw[s.name], help)->group(s.group)->type_name(TypeName(s.name));
   }
   app.add_option("--config", config->config_file,
                  "YAML file with any of these settings in snake_case, and the cluster shape")
-      ->group("Server");
+      ->group("Server")
+      ->type_name("FILE");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

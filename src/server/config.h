@@ -1,5 +1,6 @@
 // ServerConfig: every setting of rdb-server, with its name, flag, environment twin, default and
-// parser in one table (config.cc), so `rdb-server --help`, the YAML file and docs/operations.md agree.
+// parser in one table (config.cc), so `rdb-server --help`, the YAML file and docs/operations.md
+// agree.
 //
 // Precedence: command-line flag > environment variable > YAML file (--config) > default. An unknown
 // YAML key or an invalid value from any source fails, naming the setting and where it came from.
@@ -29,10 +30,10 @@ struct ServerConfig {
 
   // --- limits (named maxima; printed by --help) ---
   uint64_t payload_bytes_max = 4ull << 20;
-  uint32_t requests_in_flight_max = 256;    // more get RESOURCE_EXHAUSTED
+  uint32_t requests_in_flight_max = 256;      // more get RESOURCE_EXHAUSTED
   uint32_t streams_per_connection_max = 100;  // HTTP/2 concurrent streams per connection
-  uint32_t shutdown_grace_ms = 10000;       // in-flight requests get this long on SIGTERM
-  uint64_t commit_queue_max = 100000;       // appends waiting for the group commit
+  uint32_t shutdown_grace_ms = 10000;         // in-flight requests get this long on SIGTERM
+  uint64_t commit_queue_max = 100000;         // appends waiting for the group commit
   uint64_t memtable_bytes = 64ull << 20;
   uint64_t block_cache_bytes = 512ull << 20;
   uint64_t segment_bytes_max = 64ull << 20;

@@ -47,7 +47,7 @@ grpc::Status ToGrpcStatus(const Status& status, grpc::ServerContext* ctx) {
   }
   if (auto actual = status.actual_version()) {
     std::string v = std::to_string(*actual);
-    if (message.find("actual version") == std::string::npos)
+    if (message.find("actual version " + v) == std::string::npos)
       message += (message.empty() ? "" : "; ") + std::string("actual version ") + v;
     if (ctx != nullptr) ctx->AddTrailingMetadata(kActualVersionMetadataKey, v);
   }

@@ -1,0 +1,237 @@
+#include "server/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <pthread.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include "engine/engine.h"
+#include "server/http_server.h"
+#include "server/metrics.h"
+#include "server/service.h"
+
+namespace rdb::server {
+
+namespace {
+
+// The gRPC sync server's thread pool: one thread per request being served, plus pollers. A few
+// more than requests_in_flight_max so the service itself answers RESOURCE_EXHAUSTED with a message
+// naming the limit before gRPC's own pool limit is reached.
+constexpr int kExtraThreads = 16;
+
+std::vector<Sample> EngineSamples(Engine* engine) {
+  Engine::Stats s = engine->stats();
+  auto d = [](uint64_t v) { return static_cast<double>(v); };
+  return {
+      {"rdb_appends_total", "Append requests committed (a batch counts once).", true, d(s.appends)},
+      {"rdb_events_appended_total", "Events appended.", true, d(s.events_appended)},
+      {"rdb_bytes_appended_total", "Payload bytes appended.", true, d(s.bytes_appended)},
+      {"rdb_group_commits_total", "Group commits of the event log.", true, d(s.group_commits)},
+      {"rdb_log_syncs_total", "fsyncs (fdatasync) of the event log.", true, d(s.log_syncs)},
+      {"rdb_log_bytes", "Bytes in the event log.", false, d(s.log_bytes)},
+      {"rdb_last_seq", "Highest committed seq.", false, d(s.last_seq)},
+      {"rdb_memtable_bytes", "Index memtable bytes (mutable + immutable).", false,
+       d(s.index.memtable_bytes)},
+      {"rdb_sst_count", "Live SSTables.", false, d(s.index.table_count)},
+      {"rdb_sst_bytes", "Bytes in live SSTables.", false, d(s.index.table_bytes)},
+      {"rdb_flushes_total", "Memtable flushes.", true, d(s.index.flushes)},
+      {"rdb_flush_bytes_total", "Bytes written by flushes.", true, d(s.index.bytes_flushed)},
+      {"rdb_compactions_total", "Compactions finished.", true, d(s.index.compactions)},
+      {"rdb_compaction_bytes_total", "Bytes written by compactions.", true,
+       d(s.index.bytes_compacted)},
+      {"rdb_write_stalls_total", "Writes that waited for flush or compaction.", true,
+       d(s.index.write_stalls)},
+  };
+}
+
+}  // namespace
+
+struct Server::Impl {
+  ServerConfig config;
+  std::unique_ptr<Engine> engine;
+  std::unique_ptr<Metrics> metrics;
+  std::unique_ptr<EventStoreService> service;
+  std::unique_ptr<grpc::Server> grpc_server;
+  std::unique_ptr<HttpServer> http;
+  int selected_port = 0;
+  bool shut_down = false;
+  rdb::Status close_status;
+};
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Server::~Server() { (void)Shutdown(); }
+
+Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
+  auto impl = std::make_unique<Impl>();
+  impl->config = config;
+
+  EngineOptions eo;
+  eo.data_dir = config.data_dir;
+  eo.fsync = config.fsync;
+  eo.fsync_interval_ms = config.fsync_interval_ms;
+  eo.payload_bytes_max = config.payload_bytes_max;
+  eo.segment_bytes_max = config.segment_bytes_max;
+  eo.memtable_bytes = config.memtable_bytes;
+  eo.block_cache_bytes = config.block_cache_bytes;
+  eo.compression = config.compression;
+  eo.commit_queue_max = config.commit_queue_max;
+  spdlog::info("opening data directory {} (fsync {})", config.data_dir, FsyncName(config.fsync));
+  auto opened = Engine::Open(eo);
+  if (!opened.ok()) return opened.status();
+  impl->engine = std::move(opened).value();
+  Engine* engine = impl->engine.get();
+  spdlog::info("data directory open: last seq {}", engine->last_seq());
+
+  impl->metrics = std::make_unique<Metrics>([engine] { return EngineSamples(engine); });
+  ServiceOptions so;
+  so.payload_bytes_max = config.payload_bytes_max;
+  so.requests_in_flight_max = config.requests_in_flight_max;
+  so.data_dir = config.data_dir;
+  so.fsync = FsyncName(config.fsync);
+  impl->service = std::make_unique<EventStoreService>(engine, impl->metrics.get(), so);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  std::string address = config.ListenAddress();
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &impl->selected_port);
+  builder.RegisterService(impl->service.get());
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config.grpc_receive_bytes_max()));
+  builder.SetMaxSendMessageSize(static_cast<int>(kReadBytesMax + (4u << 20)));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             static_cast<int>(config.streams_per_connection_max));
+  // Never share the port with another process (a second server must fail, not split traffic).
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  grpc::ResourceQuota quota("rdb-server");
+  quota.SetMaxThreads(static_cast<int>(config.requests_in_flight_max) + kExtraThreads);
+  builder.SetResourceQuota(quota);
+  impl->grpc_server = builder.BuildAndStart();
+  if (!impl->grpc_server || impl->selected_port == 0) {
+    (void)impl->engine->Close();
+    return rdb::Status::Unavailable("cannot listen on " + address +
+                                    " (address in use or not available)");
+  }
+  impl->grpc_server->GetHealthCheckService()->SetServingStatus(true);
+
+  if (config.metrics_port != 0) {
+    Metrics* m = impl->metrics.get();
+    impl->http = std::make_unique<HttpServer>(config.listen, config.metrics_port,
+                                              [m] { return m->Render(); });
+    rdb::Status st = impl->http->Start();
+    if (!st.ok()) {
+      impl->grpc_server->Shutdown();
+      impl->grpc_server->Wait();
+      (void)impl->engine->Close();
+      return st;
+    }
+    spdlog::info("metrics on http://{}:{}/metrics", config.listen, impl->http->port());
+  }
+  spdlog::info("rdb-server listening on {} (data dir {}, fsync {})", address, config.data_dir,
+               FsyncName(config.fsync));
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+rdb::Status Server::Shutdown() {
+  Impl& s = *impl_;
+  if (s.shut_down) return s.close_status;
+  s.shut_down = true;
+  s.grpc_server->GetHealthCheckService()->SetServingStatus(false);
+  s.service->StartDraining();
+  spdlog::info("shutting down: {} requests in flight, waiting up to {} ms", s.service->in_flight(),
+               s.config.shutdown_grace_ms);
+  // Let in-flight requests finish (new ones get UNAVAILABLE), then shut the gRPC server down at
+  // once: waiting in grpc::Server::Shutdown for idle client connections to go away takes seconds,
+  // and its deadline force-closes them anyway.
+  auto grace =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(s.config.shutdown_grace_ms);
+  while (s.service->in_flight() > 0 && std::chrono::steady_clock::now() < grace) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  if (s.service->in_flight() > 0) {
+    spdlog::warn("{} requests still in flight after {} ms: cancelling them", s.service->in_flight(),
+                 s.config.shutdown_grace_ms);
+  }
+  s.grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+  spdlog::debug("gRPC server shut down");
+  s.grpc_server->Wait();
+  spdlog::debug("gRPC server threads finished");
+  if (s.http) s.http->Stop();
+  s.close_status = s.engine->Close();
+  if (s.close_status.ok()) {
+    spdlog::info("shut down cleanly at seq {}", s.engine->last_seq());
+  } else {
+    spdlog::error("engine close failed: {}", s.close_status.ToString());
+  }
+  return s.close_status;
+}
+
+std::string Server::listen_address() const { return impl_->config.ListenAddress(); }
+
+uint16_t Server::metrics_port() const { return impl_->http ? impl_->http->port() : 0; }
+
+namespace {
+
+void SetUpLogging(const std::string& level) {
+  auto logger = spdlog::stderr_color_mt("rdb-server");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%L%$ %v");
+  spdlog::set_level(spdlog::level::from_str(level));
+  spdlog::flush_on(spdlog::level::info);
+}
+
+}  // namespace
+
+int ServerMain(int argc, char** argv) {
+  // Block the shutdown signals in every thread (gRPC's included); the main thread takes them with
+  // sigwait, so shutdown runs in ordinary code, not in a signal handler.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  ServerConfig config;
+  ParseOutcome parsed = ParseServerConfig(argc, argv, &config);
+  if (parsed.exit_now) return parsed.exit_code;
+  SetUpLogging(config.trace_level);
+
+  auto started = Server::Start(config);
+  if (!started.ok()) {
+    const rdb::Status& st = started.status();
+    if (st.code() == Code::kAlreadyExists) {
+      spdlog::error("cannot start: {} (another rdb-server uses this data directory; stop it first)",
+                    st.message());
+    } else {
+      spdlog::error("cannot start: {}", st.ToString());
+    }
+    spdlog::shutdown();
+    return 1;
+  }
+  std::unique_ptr<Server> server = std::move(started).value();
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("received {}, shutting down gracefully (send it again to exit at once)",
+               sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  std::thread([signals] {
+    int again = 0;
+    sigset_t set = signals;
+    sigwait(&set, &again);
+    std::fprintf(stderr, "rdb-server: second signal, exiting without a clean shutdown\n");
+    std::_Exit(1);
+  }).detach();
+  rdb::Status st = server->Shutdown();
+  spdlog::shutdown();
+  return st.ok() ? 0 : 1;
+}
+
+}  // namespace rdb::server

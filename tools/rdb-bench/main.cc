@@ -1,0 +1,169 @@
+// rdb-bench: load generator for rdb-server, in the spirit of etcd's `benchmark` and Kafka's
+// producer-perf-test. Prints the settings, throughput and latency percentiles (p50/p90/p99/p999/
+// max) from an HDR-style histogram; --json prints one object instead.
+//
+//   rdb-bench --workload append --clients 64 --duration 10
+//   rdb-bench --workload append --batch 100 --clients 16 --ops 10000
+//   rdb-bench --workload get --clients 16 --rate 20000 --duration 10
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "client/client.h"
+#include "tools/rdb-bench/workload.h"
+
+namespace rdb::bench {
+namespace {
+
+nlohmann::ordered_json LatencyJson(const Histogram& h) {
+  nlohmann::ordered_json j;
+  auto us = [](uint64_t ns) { return static_cast<double>(ns) / 1000.0; };
+  j["count"] = h.count();
+  j["p50"] = us(h.Percentile(50));
+  j["p90"] = us(h.Percentile(90));
+  j["p99"] = us(h.Percentile(99));
+  j["p999"] = us(h.Percentile(99.9));
+  j["max"] = us(h.max());
+  j["mean"] = h.mean() / 1000.0;
+  return j;
+}
+
+void PrintLatency(const char* name, const Histogram& h) {
+  if (h.count() == 0) return;
+  auto ms = [](uint64_t ns) { return static_cast<double>(ns) / 1e6; };
+  std::printf("%-8s latency ms: p50 %.3f  p90 %.3f  p99 %.3f  p999 %.3f  max %.3f  mean %.3f\n",
+              name, ms(h.Percentile(50)), ms(h.Percentile(90)), ms(h.Percentile(99)),
+              ms(h.Percentile(99.9)), ms(h.max()), h.mean() / 1e6);
+}
+
+int Main(int argc, char** argv) {
+  BenchOptions o;
+  std::string workload = "append", keys = "random";
+  bool json = false;
+  CLI::App app{"rdb-bench: load generator for rdb-server (throughput and latency percentiles).",
+               "rdb-bench"};
+  app.add_option("--server", o.server,
+                 "HOST:PORT (default: SERVER_IP/SERVER_PORT, 127.0.0.1:2048)");
+  app.add_option("--workload", workload, "append | get | mixed")
+      ->check(CLI::IsMember({"append", "get", "mixed"}))
+      ->capture_default_str();
+  app.add_option("--keys", keys, "Key choice: random | sequential")
+      ->check(CLI::IsMember({"random", "sequential"}))
+      ->capture_default_str();
+  app.add_option("--key-space", o.key_space, "Distinct keys")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40));
+  app.add_option("--key-prefix", o.key_prefix, "Key prefix (keys are 16 bytes)")
+      ->capture_default_str();
+  app.add_option("--payload-bytes", o.payload_bytes, "Payload size")->capture_default_str();
+  app.add_option("--batch", o.batch, "Events per append request (one key, atomic)")
+      ->check(CLI::Range(1u, 1000u))
+      ->capture_default_str();
+  app.add_option("--read-fraction", o.read_fraction, "mixed: share of gets")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  app.add_option("--clients", o.clients, "Concurrent clients, each with its own connection")
+      ->check(CLI::Range(1u, 4096u))
+      ->capture_default_str();
+  app.add_option("--rate", o.rate,
+                 "Fixed rate, requests/s over all clients; latency from intended send time "
+                 "(0 = as fast as possible)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--duration", o.duration_s, "Seconds to run (when --ops is 0)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--ops", o.ops, "Total requests (0 = run for --duration)")->capture_default_str();
+  app.add_option("--timeout", o.timeout_s, "Per-request deadline, seconds")->capture_default_str();
+  app.add_flag("!--no-preload", o.preload, "get/mixed: do not write every key first");
+  app.add_flag("--json", json, "Print one JSON object");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  o.workload = workload == "get"     ? Workload::kGet
+               : workload == "mixed" ? Workload::kMixed
+                                     : Workload::kAppend;
+  o.keys = keys == "sequential" ? KeyPattern::kSequential : KeyPattern::kRandom;
+  if (o.server.empty()) o.server = client::DefaultServerAddress();
+
+  std::string fsync = "?";
+  if (auto c = client::Client::Connect(o.server); c.ok()) {
+    if (auto s = (*c)->GetStatus(); s.ok()) fsync = s->fsync;
+  }
+  if (o.workload != Workload::kAppend && o.preload) {
+    if (!json)
+      std::printf("preloading %llu keys...\n", static_cast<unsigned long long>(o.key_space));
+    Status st = Preload(o);
+    if (!st.ok()) {
+      std::fprintf(stderr, "rdb-bench: preload failed: %s\n", st.ToString().c_str());
+      return 1;
+    }
+  }
+  auto r = RunBench(o);
+  if (!r.ok()) {
+    std::fprintf(stderr, "rdb-bench: %s\n", r.status().ToString().c_str());
+    return 1;
+  }
+  const BenchResult& res = *r;
+  double rps = res.requests / res.seconds;
+  double eps = res.events / res.seconds;
+  uint64_t error_count = 0;
+  for (const auto& [k, v] : res.errors)
+    if (k.rfind("NotFound", 0) != 0) error_count += v;
+  if (json) {
+    nlohmann::ordered_json j;
+    j["server"] = o.server;
+    j["server_fsync"] = fsync;
+    j["workload"] = workload;
+    j["keys"] = keys;
+    j["key_space"] = o.key_space;
+    j["payload_bytes"] = o.payload_bytes;
+    j["batch"] = o.batch;
+    j["clients"] = o.clients;
+    j["rate"] = o.rate;
+    j["seconds"] = res.seconds;
+    j["requests"] = res.requests;
+    j["events"] = res.events;
+    j["requests_per_sec"] = rps;
+    j["events_per_sec"] = eps;
+    j["mb_per_sec"] = res.bytes / res.seconds / 1e6;
+    j["latency_us"] = LatencyJson(res.latency_ns);
+    if (o.workload == Workload::kMixed) {
+      j["append_latency_us"] = LatencyJson(res.append_ns);
+      j["get_latency_us"] = LatencyJson(res.get_ns);
+    }
+    j["errors"] = res.errors;
+    std::cout << j.dump() << "\n";
+  } else {
+    char rate_buf[32];
+    std::snprintf(rate_buf, sizeof rate_buf, "%.0f/s", o.rate);
+    std::string rate_text = o.rate > 0 ? rate_buf : "max";
+    std::printf(
+        "rdb-bench: server %s (fsync %s), workload %s, keys %s/%llu, payload %zu B, "
+        "batch %u, clients %u, rate %s\n",
+        o.server.c_str(), fsync.c_str(), workload.c_str(), keys.c_str(),
+        static_cast<unsigned long long>(o.key_space), o.payload_bytes, o.batch, o.clients,
+        rate_text.c_str());
+    std::printf("%llu requests, %llu events in %.2f s: %.0f requests/s, %.0f events/s, %.2f MB/s\n",
+                static_cast<unsigned long long>(res.requests),
+                static_cast<unsigned long long>(res.events), res.seconds, rps, eps,
+                res.bytes / res.seconds / 1e6);
+    PrintLatency("all", res.latency_ns);
+    if (o.workload == Workload::kMixed) {
+      PrintLatency("append", res.append_ns);
+      PrintLatency("get", res.get_ns);
+    }
+    for (const auto& [k, v] : res.errors)
+      std::printf("error x%llu: %s\n", static_cast<unsigned long long>(v), k.c_str());
+  }
+  return error_count == 0 ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace rdb::bench
+
+int main(int argc, char** argv) { return rdb::bench::Main(argc, argv); }

@@ -1,0 +1,166 @@
+#include "tools/rdb-client/common.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+namespace rdb::cli {
+
+int Fail(const Status& status) {
+  std::string msg =
+      status.message().empty() ? std::string(CodeName(status.code())) : status.message();
+  std::cerr << "rdb-client: " << msg << "\n";
+  if (status.code() == Code::kNotFound || status.code() == Code::kFailedPrecondition)
+    return kExitNotFound;
+  return kExitError;
+}
+
+int UsageError(const std::string& message) {
+  std::cerr << "rdb-client: " << message << "\n(run rdb-client --help for usage)\n";
+  return kExitError;
+}
+
+bool IsUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    size_t n;
+    uint32_t cp;
+    if (c < 0x80) {
+      i++;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    for (size_t k = 1; k <= n; k++) {
+      if (i + k >= s.size()) return false;
+      auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+      return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+std::string Base64(std::string_view s) {
+  static const char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((s.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < s.size(); i += 3) {
+    uint32_t v = (static_cast<uint8_t>(s[i]) << 16) | (static_cast<uint8_t>(s[i + 1]) << 8) |
+                 static_cast<uint8_t>(s[i + 2]);
+    out += kAlphabet[v >> 18];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += kAlphabet[v & 63];
+  }
+  if (i + 1 == s.size()) {
+    uint32_t v = static_cast<uint8_t>(s[i]) << 16;
+    out += kAlphabet[v >> 18];
+    out += kAlphabet[(v >> 12) & 63];
+    out += "==";
+  } else if (i + 2 == s.size()) {
+    uint32_t v = (static_cast<uint8_t>(s[i]) << 16) | (static_cast<uint8_t>(s[i + 1]) << 8);
+    out += kAlphabet[v >> 18];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
+std::string EventJson(const client::Event& e) {
+  nlohmann::ordered_json j;
+  bool key_utf8 = IsUtf8(e.key);
+  bool payload_utf8 = IsUtf8(e.payload);
+  j["seq"] = e.seq;
+  j["key"] = key_utf8 ? e.key : Base64(e.key);
+  j["key_encoding"] = key_utf8 ? "utf8" : "base64";
+  j["version"] = e.version;
+  j["kind"] = e.kind == client::Kind::kDelete ? "DELETE" : "PUT";
+  j["event_type"] = IsUtf8(e.event_type) ? e.event_type : Base64(e.event_type);
+  j["timestamp_ms"] = e.timestamp_ms;
+  j["payload"] = payload_utf8 ? e.payload : Base64(e.payload);
+  j["payload_encoding"] = payload_utf8 ? "utf8" : "base64";
+  return j.dump();
+}
+
+namespace {
+// Escapes control characters and backslashes so a line stays one line.
+std::string Escape(std::string_view s, size_t max_chars, bool* truncated) {
+  std::string out;
+  size_t chars = 0;
+  *truncated = false;
+  for (size_t i = 0; i < s.size(); i++) {
+    auto c = static_cast<unsigned char>(s[i]);
+    bool starts_char = (c & 0xC0) != 0x80;
+    if (starts_char) {
+      if (chars == max_chars) {
+        *truncated = true;
+        break;
+      }
+      chars++;
+    }
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\\') {
+      out += "\\\\";
+    } else if (c < 0x20 || c == 0x7F) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+}  // namespace
+
+std::string ShortPayload(std::string_view payload) {
+  bool truncated = false;
+  std::string out;
+  if (IsUtf8(payload)) {
+    out = Escape(payload, kShortChars, &truncated);
+  } else {
+    std::string b64 = Base64(payload.substr(0, kShortChars));
+    out = "base64:" + b64.substr(0, kShortChars);
+    truncated = payload.size() > kShortChars * 3 / 4;
+  }
+  if (truncated) out += "...";
+  return out;
+}
+
+std::string EventLine(const client::Event& e) {
+  bool truncated = false;
+  std::string key = IsUtf8(e.key) ? Escape(e.key, SIZE_MAX, &truncated) : "base64:" + Base64(e.key);
+  std::string line = std::to_string(e.seq) + " " + key + " v" + std::to_string(e.version) + " " +
+                     (e.kind == client::Kind::kDelete ? "DELETE" : "PUT");
+  if (e.kind == client::Kind::kPut) line += " " + ShortPayload(e.payload);
+  return line;
+}
+
+void WriteStdout(std::string_view bytes) { std::fwrite(bytes.data(), 1, bytes.size(), stdout); }
+
+}  // namespace rdb::cli

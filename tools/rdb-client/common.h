@@ -1,0 +1,82 @@
+// Shared pieces of rdb-client's verbs: the parsed options, the verb table, output formatting
+// (human lines and --json objects, CONTRACT.md "rdb-client") and the exit-code rule.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "client/client.h"
+
+namespace rdb::cli {
+
+// Exit codes (CONTRACT.md): 0 ok; 1 not found or precondition failed; 2 anything else.
+constexpr int kExitOk = 0;
+constexpr int kExitNotFound = 1;
+constexpr int kExitError = 2;
+
+constexpr uint32_t kLimitDefault = 1000;
+constexpr uint32_t kLimitMax = 10000;
+
+struct Options {
+  // Global options (before or after the verb).
+  std::string key;
+  std::string payload;
+  std::string file;
+  std::string event_type;
+  std::string id;
+  std::string expected = "any";
+  std::string server;
+  bool json = false;
+  double timeout_seconds = 10;
+  // Verb options (accepted before the verb too; checked against the verb in main.cc).
+  uint64_t from_version = 0;
+  bool backward = false;
+  uint32_t limit = kLimitDefault;
+  uint64_t from_seq = 0;
+
+  // Which options were given, by long name without dashes ("key", "payload", ...).
+  std::function<bool(const std::string&)> given;
+};
+
+// A verb: its name and description, the verb options it accepts, and how it runs. Returns the exit
+// code. Usage errors print to stderr and return kExitError.
+struct Verb {
+  std::string name;
+  std::string description;
+  std::vector<std::string> verb_options;  // e.g. {"from-version", "backward", "limit"}
+  bool needs_key = false;
+  std::function<int(const Options&, client::Client&)> run;
+};
+
+Verb WriteVerb();
+Verb ReadVerb();
+Verb DeleteVerb();
+Verb HistoryVerb();
+Verb ScanVerb();
+Verb StatusVerb();
+
+// Prints "rdb-client: <message>" to stderr and returns the exit code for the status.
+int Fail(const Status& status);
+// Prints a usage error and returns kExitError.
+int UsageError(const std::string& message);
+
+bool IsUtf8(std::string_view s);
+std::string Base64(std::string_view s);
+// One event as a JSON line (no newline) and as a human line: <seq> <key> v<version> <KIND>
+// <payload>.
+std::string EventJson(const client::Event& e);
+std::string EventLine(const client::Event& e);
+// Payload shortened for a human line: at most kShortChars characters, control bytes escaped;
+// non-UTF-8 payloads as "base64:..." shortened.
+std::string ShortPayload(std::string_view payload);
+constexpr size_t kShortChars = 64;
+
+// Writes bytes to stdout exactly.
+void WriteStdout(std::string_view bytes);
+
+}  // namespace rdb::cli

@@ -1,0 +1,137 @@
+// rdb-client: RDeeBee's command-line client (CONTRACT.md "rdb-client").
+//
+//   rdb-client -k KEY -p PAYLOAD write     rdb-client -k KEY read     rdb-client -k KEY delete
+//   rdb-client -k KEY history [--from-version V] [--backward] [--limit N]
+//   rdb-client scan [--from SEQ] [--limit N]     rdb-client status
+//
+// Options may come before or after the verb. Each verb lives in its own file (write.cc, ...) and is
+// listed in Verbs() below.
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+
+#include "tools/rdb-client/common.h"
+
+namespace rdb::cli {
+namespace {
+
+std::vector<Verb> Verbs() {
+  return {
+      WriteVerb(), ReadVerb(), DeleteVerb(), HistoryVerb(), ScanVerb(), StatusVerb(),
+      // Later verbs register here, each in its own file:
+      //   SubscribeVerb()  (change data capture: --from earliest|latest|SEQ, --count, --group)
+      //   GroupsVerb(), MembersVerb()  (consumer groups; cluster membership)
+  };
+}
+
+constexpr char kFooter[] = R"(Examples:
+  rdb-client -k Deep -p "First write" write
+  rdb-client -k Deep read
+  rdb-client -k Deep history --json
+Server: --server HOST:PORT, else SERVER_IP / SERVER_PORT, else 127.0.0.1:2048.
+Exit codes: 0 ok; 1 not found or expected version mismatch; 2 any other error (usage included).)";
+
+// Adds the verb options to `app` (the main app, hidden, or a verb's subcommand).
+void AddVerbOptions(CLI::App* app, Options* o, const std::vector<std::string>& names, bool hidden,
+                    std::map<std::string, std::vector<CLI::Option*>>* opts) {
+  auto add = [&](const std::string& name, CLI::Option* opt) {
+    if (hidden) opt->group("");
+    (*opts)[name].push_back(opt);
+  };
+  for (const std::string& n : names) {
+    if (n == "from-version")
+      add(n, app->add_option("--from-version", o->from_version,
+                             "First version (forward: 0 = the first; backward: 0 = the last)"));
+    if (n == "backward") add(n, app->add_flag("--backward", o->backward, "Newest first"));
+    if (n == "limit")
+      add(n, app->add_option("--limit", o->limit, "At most N events (default 1000, max 10000)")
+                 ->check(CLI::Range(1u, kLimitMax)));
+    if (n == "from")
+      add(n, app->add_option("--from", o->from_seq, "First seq, inclusive (default: the start)"));
+  }
+}
+
+int Main(int argc, char** argv) {
+  Options o;
+  CLI::App app{"rdb-client: the command-line client of RDeeBee, an event database.", "rdb-client"};
+  app.footer(kFooter);
+  app.require_subcommand(1);
+  app.fallthrough();
+  std::map<std::string, std::vector<CLI::Option*>> opts;
+  auto global = [&](const std::string& name, CLI::Option* opt) { opts[name].push_back(opt); };
+  global("key", app.add_option("-k,--key", o.key, "The key (1..1024 bytes)"));
+  global("payload", app.add_option("-p,--payload", o.payload, "The payload to write"));
+  global("file", app.add_option("-f,--file", o.file, "Read the payload from FILE (- = stdin)"));
+  global("type", app.add_option("--type", o.event_type, "Event type, e.g. OrderPlaced"));
+  global("id", app.add_option("--id", o.id, "Idempotency id: a retry with it writes nothing"));
+  global("expected-version",
+         app.add_option("--expected-version", o.expected,
+                        "any (default), none (the key has no events) or a version N"));
+  global("server", app.add_option("--server", o.server, "HOST:PORT of the server"));
+  global("json", app.add_flag("--json", o.json, "One JSON object per line"));
+  global("timeout", app.add_option("--timeout", o.timeout_seconds,
+                                   "Seconds to wait for the server (default 10)")
+                        ->check(CLI::PositiveNumber));
+  AddVerbOptions(&app, &o, {"from-version", "backward", "limit", "from"}, /*hidden=*/true, &opts);
+
+  std::vector<Verb> verbs = Verbs();
+  std::map<std::string, CLI::App*> subs;
+  for (const Verb& v : verbs) {
+    CLI::App* sub = app.add_subcommand(v.name, v.description);
+    sub->footer(
+        std::string("Global options (before or after the verb): -k, -p, -f, --type, --id,\n"
+                    "--expected-version, --server, --json, --timeout; see rdb-client --help.\n") +
+        kFooter);
+    AddVerbOptions(sub, &o, v.verb_options, /*hidden=*/false, &opts);
+    subs[v.name] = sub;
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitError;
+  }
+  o.given = [&opts](const std::string& name) {
+    auto it = opts.find(name);
+    if (it == opts.end()) return false;
+    for (CLI::Option* opt : it->second)
+      if (opt->count() > 0) return true;
+    return false;
+  };
+
+  const Verb* verb = nullptr;
+  for (const Verb& v : verbs)
+    if (subs[v.name]->parsed()) verb = &v;
+  if (verb == nullptr)
+    return UsageError("a verb is needed: write, read, delete, history, scan, status");
+  for (const char* name : {"from-version", "backward", "limit", "from"}) {
+    bool accepted = std::find(verb->verb_options.begin(), verb->verb_options.end(), name) !=
+                    verb->verb_options.end();
+    if (o.given(name) && !accepted)
+      return UsageError("--" + std::string(name) + " does not apply to " + verb->name);
+  }
+  if (verb->needs_key && !o.given("key")) return UsageError(verb->name + " needs a key: -k KEY");
+  if (!verb->needs_key && o.given("key")) return UsageError("-k does not apply to " + verb->name);
+  if (verb->name != "write" && verb->name != "delete" &&
+      (o.given("id") || o.given("expected-version")))
+    return UsageError("--id and --expected-version apply to write and delete only");
+  if (verb->name != "write" && (o.given("payload") || o.given("file") || o.given("type")))
+    return UsageError("-p, -f and --type apply to write only");
+
+  client::ClientOptions co;
+  co.timeout_seconds = o.timeout_seconds;
+  std::string address = o.server.empty() ? client::DefaultServerAddress() : o.server;
+  const char* trace = std::getenv("TRACE_LEVEL");
+  if (trace != nullptr && (std::string(trace) == "debug" || std::string(trace) == "trace"))
+    std::cerr << "rdb-client: " << verb->name << " via " << address << "\n";
+  auto c = client::Client::Connect(address, co);
+  if (!c.ok()) return Fail(c.status());
+  return verb->run(o, **c);
+}
+
+}  // namespace
+}  // namespace rdb::cli
+
+int main(int argc, char** argv) { return rdb::cli::Main(argc, argv); }
