@@ -1,6 +1,6 @@
-// The file-system seam. Every byte of data RDeeBee stores goes through these interfaces, so tests can
-// swap in FaultEnv (fault_env.h), which drops unsynced data, tears writes, flips bits and fails calls
-// with ENOSPC or EIO. The POSIX implementation is the only place data syscalls happen.
+// The file-system seam. Every byte of data RDeeBee stores goes through these interfaces, so tests
+// can swap in FaultEnv (fault_env.h), which drops unsynced data, tears writes, flips bits and fails
+// calls with ENOSPC or EIO. The POSIX implementation is the only place data syscalls happen.
 //
 // Thread-safety: an Env is safe to use from many threads. A WritableFile is used by one thread at a
 // time. A RandomAccessFile is safe for concurrent reads.
@@ -19,12 +19,24 @@ namespace rdb {
 class WritableFile {
  public:
   virtual ~WritableFile() = default;
-  // Appends at the end of the file. Data may sit in the OS page cache until Sync().
+  // Appends at the end of the file (at Size()). Data may sit in the OS page cache until Sync(). On
+  // error the file is cut back to its size before the call (best effort).
   virtual Status Append(std::string_view data) = 0;
-  // Makes everything appended so far durable (fdatasync).
+  // Writes data at offset (pwrite), overwriting what is there and growing the file if it reaches
+  // past Size(); a gap between Size() and offset reads as zeros. Only for files from
+  // NewWritableFile or ReopenPositionalFile: a file from ReopenWritableFile is opened O_APPEND,
+  // where Linux ignores the offset, so it returns kNotSupported. On error the bytes of [offset,
+  // offset + data.size()) below the old Size() are unspecified (old, new or a mix) and any growth
+  // is cut back (best effort). Overwriting already written bytes needs no new space, so it does not
+  // fail with ENOSPC on file systems that allocate on write (ext4, xfs).
+  virtual Status WriteAt(uint64_t offset, std::string_view data) = 0;
+  // Sets the file's size (ftruncate): cuts it, or extends it with zeros.
+  virtual Status Truncate(uint64_t size) = 0;
+  // Makes everything written so far durable, including size changes (fdatasync).
   virtual Status Sync() = 0;
   virtual Status Close() = 0;
-  // Bytes appended so far, including the size the file had when opened.
+  // The file's size as this handle knows it: its size when opened, changed by this handle's
+  // appends, writes past the end and truncations.
   virtual uint64_t Size() const = 0;
 };
 
@@ -47,10 +59,13 @@ class Env {
  public:
   virtual ~Env() = default;
 
-  // Creates (or truncates) a file for appending.
+  // Creates (or truncates) a file for appending; it also takes positional writes (WriteAt).
   virtual Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) = 0;
-  // Opens an existing file for appending at its end.
+  // Opens an existing file for appending at its end (O_APPEND: no WriteAt).
   virtual Result<std::unique_ptr<WritableFile>> ReopenWritableFile(const std::string& path) = 0;
+  // Opens an existing file, without truncating it, for positional writes (WriteAt) as well as
+  // appends; not O_APPEND. Size() starts at the file's size.
+  virtual Result<std::unique_ptr<WritableFile>> ReopenPositionalFile(const std::string& path) = 0;
   virtual Result<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
       const std::string& path) = 0;
 

@@ -38,6 +38,41 @@ TEST(PosixEnv, WriteReadReopenTruncate) {
   EXPECT_EQ(env->GetFileSize(path).value(), 5u);
 }
 
+TEST(PosixEnv, PositionalWritesOverwriteGrowAndTruncate) {
+  test::TempDir dir;
+  Env* env = Env::Posix();
+  std::string path = dir.File("p");
+  {
+    auto f = env->NewWritableFile(path);
+    ASSERT_TRUE(f.ok());
+    ASSERT_TRUE((*f)->WriteAt(0, std::string(8, '\0')).ok());  // a zero-filled region
+    ASSERT_TRUE((*f)->WriteAt(2, "ab").ok());
+    ASSERT_TRUE((*f)->Append("Z").ok());  // appends at Size(), not at the fd's offset
+    EXPECT_EQ((*f)->Size(), 9u);
+    ASSERT_TRUE((*f)->Sync().ok());
+  }
+  {
+    // Without O_APPEND: the offset is honoured (pwrite ignores it on an O_APPEND file).
+    auto f = env->ReopenPositionalFile(path);
+    ASSERT_TRUE(f.ok()) << f.status().ToString();
+    EXPECT_EQ((*f)->Size(), 9u);
+    ASSERT_TRUE((*f)->WriteAt(4, "cd").ok());
+    ASSERT_TRUE((*f)->WriteAt(11, "ef").ok());  // past the end: the gap reads as zeros
+    EXPECT_EQ((*f)->Size(), 13u);
+    ASSERT_TRUE((*f)->Append("!").ok());
+    ASSERT_TRUE((*f)->Truncate(12).ok());
+    EXPECT_EQ((*f)->Size(), 12u);
+    ASSERT_TRUE((*f)->Sync().ok());
+  }
+  std::string data;
+  ASSERT_TRUE(ReadFileToString(env, path, &data).ok());
+  EXPECT_EQ(data, std::string("\0\0abcd\0\0Z\0\0e", 12));
+  auto a = env->ReopenWritableFile(path);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ((*a)->WriteAt(0, "x").code(), Code::kNotSupported);
+  EXPECT_FALSE(env->ReopenPositionalFile(dir.File("missing")).ok());
+}
+
 TEST(PosixEnv, MissingFileIsNotFound) {
   test::TempDir dir;
   auto r = Env::Posix()->NewRandomAccessFile(dir.File("nope"));

@@ -1,5 +1,6 @@
 #include "io/fault_env.h"
 
+#include <algorithm>
 #include <random>
 
 namespace rdb {
@@ -7,30 +8,67 @@ namespace {
 
 class FaultWritableFile final : public WritableFile {
  public:
-  FaultWritableFile(FaultEnv* env, std::string path, std::unique_ptr<WritableFile> base)
-      : env_(env), path_(std::move(path)), base_(std::move(base)) {}
+  FaultWritableFile(FaultEnv* env, Env* base_env, std::string path,
+                    std::unique_ptr<WritableFile> base)
+      : env_(env), base_env_(base_env), path_(std::move(path)), base_(std::move(base)) {}
 
-  Status Append(std::string_view data) override {
-    RDB_RETURN_IF_ERROR(env_->MaybeFail(FaultEnv::Op::kAppend));
-    RDB_RETURN_IF_ERROR(env_->ChargeSpace(data.size()).Annotate("write " + path_));
-    RDB_RETURN_IF_ERROR(base_->Append(data));
-    env_->RecordSize(path_, base_->Size(), false);
+  Status Append(std::string_view data) override { return Write(base_->Size(), data, true); }
+  Status WriteAt(uint64_t offset, std::string_view data) override {
+    return Write(offset, data, false);
+  }
+  Status Truncate(uint64_t size) override {
+    RDB_RETURN_IF_ERROR(env_->MaybeFail(FaultEnv::Op::kTruncate));
+    RDB_RETURN_IF_ERROR(base_->Truncate(size));
+    env_->RecordTruncate(path_, size);
     return Status::OK();
   }
   Status Sync() override {
     RDB_RETURN_IF_ERROR(env_->MaybeFail(FaultEnv::Op::kSync));
     RDB_RETURN_IF_ERROR(base_->Sync());
-    env_->RecordSize(path_, base_->Size(), true);
+    env_->RecordSync(path_, base_->Size());
     return Status::OK();
   }
   Status Close() override { return base_->Close(); }
   uint64_t Size() const override { return base_->Size(); }
 
  private:
+  Status Write(uint64_t offset, std::string_view data, bool append) {
+    RDB_RETURN_IF_ERROR(env_->MaybeFail(FaultEnv::Op::kAppend));
+    const uint64_t size = base_->Size();
+    const uint64_t end = offset + data.size();
+    RDB_RETURN_IF_ERROR(env_->ChargeSpace(end > size ? end - size : 0).Annotate("write " + path_));
+    FaultEnv::Write w{offset, data.size(), size, {}};
+    if (offset < size && !data.empty()) {
+      // Remember what the write overwrites, so a simulated crash can put it back.
+      if (reader_ == nullptr) {
+        RDB_ASSIGN_OR_RETURN(reader_, base_env_->NewRandomAccessFile(path_));
+      }
+      w.old.resize(std::min(end, size) - offset);
+      RDB_ASSIGN_OR_RETURN(std::string_view got, reader_->Read(offset, w.old.size(), w.old.data()));
+      if (got.data() != w.old.data()) w.old.assign(got);
+      w.old.resize(got.size());
+    }
+    RDB_RETURN_IF_ERROR(append ? base_->Append(data) : base_->WriteAt(offset, data));
+    env_->RecordWrite(path_, std::move(w), base_->Size());
+    return Status::OK();
+  }
+
   FaultEnv* env_;
+  Env* base_env_;
   std::string path_;
   std::unique_ptr<WritableFile> base_;
+  std::unique_ptr<RandomAccessFile> reader_;  // opened on the first overwrite
 };
+
+// Clips an unsynced-write journal to a (durable) truncation at size.
+void ClipWrites(std::vector<FaultEnv::Write>* writes, uint64_t size) {
+  std::erase_if(*writes, [size](const FaultEnv::Write& w) { return w.offset >= size; });
+  for (FaultEnv::Write& w : *writes) {
+    w.length = std::min(w.length, size - w.offset);
+    w.size_before = std::min(w.size_before, size);
+    if (w.old.size() > size - w.offset) w.old.resize(size - w.offset);
+  }
+}
 
 class FaultRandomAccessFile final : public RandomAccessFile {
  public:
@@ -65,11 +103,27 @@ Status FaultEnv::ChargeSpace(uint64_t bytes) {
   return Status::OK();
 }
 
-void FaultEnv::RecordSize(const std::string& path, uint64_t size, bool synced) {
+void FaultEnv::RecordWrite(const std::string& path, Write write, uint64_t size_after) {
+  std::lock_guard lock(mu_);
+  FileState& st = files_[path];
+  st.size = size_after;
+  st.writes.push_back(std::move(write));
+}
+
+void FaultEnv::RecordSync(const std::string& path, uint64_t size) {
   std::lock_guard lock(mu_);
   FileState& st = files_[path];
   st.size = size;
-  if (synced) st.synced_size = size;
+  st.synced_size = size;
+  st.writes.clear();
+}
+
+void FaultEnv::RecordTruncate(const std::string& path, uint64_t size) {
+  std::lock_guard lock(mu_);
+  FileState& st = files_[path];
+  st.size = size;
+  st.synced_size = std::min(st.synced_size, size);
+  ClipWrites(&st.writes, size);
 }
 
 void FaultEnv::SetNoSpaceAfter(uint64_t bytes) {
@@ -103,20 +157,32 @@ Result<std::unique_ptr<WritableFile>> FaultEnv::NewWritableFile(const std::strin
     st = FileState{};
     st.dir_synced = existed;
   }
-  return std::unique_ptr<WritableFile>(new FaultWritableFile(this, path, std::move(file)));
+  return std::unique_ptr<WritableFile>(new FaultWritableFile(this, base_, path, std::move(file)));
 }
 
-Result<std::unique_ptr<WritableFile>> FaultEnv::ReopenWritableFile(const std::string& path) {
-  RDB_ASSIGN_OR_RETURN(auto file, base_->ReopenWritableFile(path));
+Result<std::unique_ptr<WritableFile>> FaultEnv::Track(const std::string& path,
+                                                      std::unique_ptr<WritableFile> file) {
   {
     std::lock_guard lock(mu_);
     auto it = files_.find(path);
     if (it == files_.end()) {
       // Bytes that were there before we started watching count as durable.
-      files_[path] = FileState{file->Size(), file->Size(), true};
+      FileState& st = files_[path];
+      st.size = file->Size();
+      st.synced_size = file->Size();
     }
   }
-  return std::unique_ptr<WritableFile>(new FaultWritableFile(this, path, std::move(file)));
+  return std::unique_ptr<WritableFile>(new FaultWritableFile(this, base_, path, std::move(file)));
+}
+
+Result<std::unique_ptr<WritableFile>> FaultEnv::ReopenWritableFile(const std::string& path) {
+  RDB_ASSIGN_OR_RETURN(auto file, base_->ReopenWritableFile(path));
+  return Track(path, std::move(file));
+}
+
+Result<std::unique_ptr<WritableFile>> FaultEnv::ReopenPositionalFile(const std::string& path) {
+  RDB_ASSIGN_OR_RETURN(auto file, base_->ReopenPositionalFile(path));
+  return Track(path, std::move(file));
 }
 
 Result<std::unique_ptr<RandomAccessFile>> FaultEnv::NewRandomAccessFile(const std::string& path) {
@@ -146,12 +212,14 @@ Status FaultEnv::RenameFile(const std::string& from, const std::string& to) {
 }
 
 Status FaultEnv::TruncateFile(const std::string& path, uint64_t size) {
+  RDB_RETURN_IF_ERROR(MaybeFail(Op::kTruncate));
   RDB_RETURN_IF_ERROR(base_->TruncateFile(path, size));
   std::lock_guard lock(mu_);
   auto it = files_.find(path);
   if (it != files_.end()) {
     it->second.size = size;
     if (it->second.synced_size > size) it->second.synced_size = size;
+    ClipWrites(&it->second.writes, size);
   }
   return Status::OK();
 }
@@ -166,6 +234,27 @@ Status FaultEnv::SyncDir(const std::string& dir) {
   return Status::OK();
 }
 
+void FaultEnv::UndoWrites(const std::string& path, FileState* st, size_t from,
+                          uint64_t keep_bytes) {
+  if (from >= st->writes.size()) return;
+  auto file = base_->ReopenPositionalFile(path);
+  if (!file.ok()) return;
+  for (size_t i = st->writes.size(); i-- > from;) {
+    const Write& w = st->writes[i];
+    const uint64_t keep = i == from ? keep_bytes : 0;
+    if (w.old.size() > keep) {
+      (void)(*file)->WriteAt(w.offset + keep, std::string_view(w.old).substr(keep));
+    }
+  }
+  const Write& first = st->writes[from];
+  const uint64_t size =
+      keep_bytes > 0 ? std::max(first.size_before, first.offset + keep_bytes) : first.size_before;
+  (void)(*file)->Truncate(size);
+  (void)(*file)->Close();
+  st->size = size;
+  st->writes.resize(from);
+}
+
 void FaultEnv::DropUnsyncedData() {
   std::lock_guard lock(mu_);
   for (auto it = files_.begin(); it != files_.end();) {
@@ -174,6 +263,7 @@ void FaultEnv::DropUnsyncedData() {
       it = files_.erase(it);
       continue;
     }
+    UndoWrites(it->first, &it->second, 0, 0);
     if (it->second.size > it->second.synced_size) {
       (void)base_->TruncateFile(it->first, it->second.synced_size);
       it->second.size = it->second.synced_size;
@@ -186,11 +276,17 @@ void FaultEnv::TearUnsyncedData(uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::lock_guard lock(mu_);
   for (auto& [path, st] : files_) {
-    if (st.size <= st.synced_size) continue;
-    uint64_t keep = st.synced_size + rng() % (st.size - st.synced_size);
-    (void)base_->TruncateFile(path, keep);
-    st.size = keep;
-    st.synced_size = keep;
+    uint64_t total = 0;
+    for (const Write& w : st.writes) total += w.length;
+    if (total > 0) {
+      // Keep the first `keep` bytes of the unsynced writes, in the order they were made.
+      uint64_t keep = rng() % total;
+      size_t i = 0;
+      while (keep >= st.writes[i].length) keep -= st.writes[i++].length;
+      UndoWrites(path, &st, i, keep);
+    }
+    st.writes.clear();
+    st.synced_size = st.size;
   }
 }
 

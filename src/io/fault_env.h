@@ -1,12 +1,20 @@
 // FaultEnv: an Env wrapper for tests that simulates what a crash or a failing disk does.
 //
-// - DropUnsyncedData() cuts every file written through it back to its last synced size and deletes
-//   files created since their directory was last synced: what a power cut leaves.
-// - TearUnsyncedData(seed) keeps a random prefix of each file's unsynced bytes: a torn write.
+// It keeps, per file written through it, a journal of the writes (Append and WriteAt) since the
+// file's last Sync: offset, length, the file's size before the write and the bytes it overwrote.
+// - DropUnsyncedData() undoes every unsynced write (restoring the overwritten bytes, newest first)
+//   and cuts every file back to its last synced size, and deletes files created since their
+//   directory was last synced: what a power cut leaves.
+// - TearUnsyncedData(seed) keeps a random prefix of each file's unsynced writes, in write order,
+// the
+//   last kept one possibly cut short, and undoes the rest: a torn write.
+// - Truncations (TruncateFile, WritableFile::Truncate) count as durable at once: a simplification
+//   the log's code never relies on (it syncs after truncating).
 // - FlipBit() corrupts one bit of a file in place.
-// - SetNoSpaceAfter(bytes) makes appends fail with ENOSPC once that many more bytes were appended;
-//   ClearNoSpace() gives the space back. InjectError(op, status, count) fails the next `count` calls
-//   of one kind of operation with the given status (EIO-style errors).
+// - SetNoSpaceAfter(bytes) makes writes fail with ENOSPC once that many more bytes were added to
+//   files (overwriting existing bytes takes no space); ClearNoSpace() gives the space back.
+//   InjectError(op, status, count) fails the next `count` calls of one kind of operation with the
+//   given status (EIO-style errors).
 //
 // Thread-safe.
 #pragma once
@@ -14,6 +22,8 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "io/env.h"
@@ -22,7 +32,8 @@ namespace rdb {
 
 class FaultEnv final : public Env {
  public:
-  enum class Op { kAppend, kSync, kCreate, kRename, kRead, kSyncDir };
+  // kAppend covers both Append and WriteAt; kTruncate both TruncateFile and WritableFile::Truncate.
+  enum class Op { kAppend, kSync, kCreate, kRename, kRead, kSyncDir, kTruncate };
 
   explicit FaultEnv(Env* base) : base_(base) {}
 
@@ -36,6 +47,7 @@ class FaultEnv final : public Env {
 
   Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override;
   Result<std::unique_ptr<WritableFile>> ReopenWritableFile(const std::string& path) override;
+  Result<std::unique_ptr<WritableFile>> ReopenPositionalFile(const std::string& path) override;
   Result<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(const std::string& path) override;
   bool FileExists(const std::string& path) override { return base_->FileExists(path); }
   Result<std::vector<std::string>> GetChildren(const std::string& dir) override {
@@ -53,17 +65,35 @@ class FaultEnv final : public Env {
     return base_->LockFile(path);
   }
 
+  // An unsynced write, as the journal keeps it.
+  struct Write {
+    uint64_t offset = 0;
+    uint64_t length = 0;
+    uint64_t size_before = 0;  // the file's size just before the write
+    std::string old;           // the bytes it overwrote: [offset, min(offset+length, size_before))
+  };
+
   // Used by the file wrappers.
   Status MaybeFail(Op op);
   Status ChargeSpace(uint64_t bytes);
-  void RecordSize(const std::string& path, uint64_t size, bool synced);
+  void RecordWrite(const std::string& path, Write write, uint64_t size_after);
+  void RecordSync(const std::string& path, uint64_t size);
+  void RecordTruncate(const std::string& path, uint64_t size);
 
  private:
   struct FileState {
     uint64_t size = 0;
     uint64_t synced_size = 0;
-    bool dir_synced = true;  // false while the file's creation is not yet durable
+    bool dir_synced = true;     // false while the file's creation is not yet durable
+    std::vector<Write> writes;  // unsynced, oldest first
   };
+
+  Result<std::unique_ptr<WritableFile>> Track(const std::string& path,
+                                              std::unique_ptr<WritableFile> file);
+  // Undoes writes [from, end) of st.writes, newest first, keeping the first `keep_bytes` bytes of
+  // writes[from]; leaves the file and st at the resulting size. Errors are ignored (test helper).
+  // Called with mu_ held (std::mutex carries no capability annotation).
+  void UndoWrites(const std::string& path, FileState* st, size_t from, uint64_t keep_bytes);
 
   Env* const base_;
   std::mutex mu_;

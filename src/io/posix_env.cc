@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -23,31 +24,27 @@ namespace {
 
 class PosixWritableFile final : public WritableFile {
  public:
-  PosixWritableFile(std::string path, int fd, uint64_t size)
-      : path_(std::move(path)), fd_(fd), size_(size) {}
+  PosixWritableFile(std::string path, int fd, uint64_t size, bool append_only)
+      : path_(std::move(path)), fd_(fd), size_(size), append_only_(append_only) {}
   ~PosixWritableFile() override {
     if (fd_ >= 0) ::close(fd_);
   }
 
-  Status Append(std::string_view data) override {
-    const char* p = data.data();
-    size_t left = data.size();
-    while (left > 0) {
-      ssize_t n = ::write(fd_, p, left);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        int err = errno;
-        // A partial append leaves bytes the caller never meant to keep; cut them off so the file
-        // ends at the last whole append and a retry after ENOSPC starts clean.
-        if (p != data.data() && ::ftruncate(fd_, static_cast<off_t>(size_)) == 0) {
-          ::lseek(fd_, 0, SEEK_END);
-        }
-        return ErrnoStatus("write " + path_, err);
-      }
-      p += n;
-      left -= static_cast<size_t>(n);
+  // On an O_APPEND file pwrite appends whatever the offset; size_ is that end, so both agree.
+  Status Append(std::string_view data) override { return Write(size_, data); }
+
+  Status WriteAt(uint64_t offset, std::string_view data) override {
+    if (append_only_) {
+      return Status::NotSupported("WriteAt on " + path_ + ", which is opened for appending");
     }
-    size_ += data.size();
+    return Write(offset, data);
+  }
+
+  Status Truncate(uint64_t size) override {
+    if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) {
+      return ErrnoStatus("ftruncate " + path_, errno);
+    }
+    size_ = size;
     return Status::OK();
   }
 
@@ -67,9 +64,31 @@ class PosixWritableFile final : public WritableFile {
   uint64_t Size() const override { return size_; }
 
  private:
+  Status Write(uint64_t offset, std::string_view data) {
+    const char* p = data.data();
+    size_t left = data.size();
+    while (left > 0) {
+      const uint64_t at = offset + static_cast<uint64_t>(p - data.data());
+      ssize_t n = ::pwrite(fd_, p, left, static_cast<off_t>(at));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        int err = errno;
+        // A partial write that grew the file leaves bytes the caller never meant to keep; cut them
+        // off so the file ends where it did and a retry after ENOSPC starts clean.
+        if (at > size_) (void)::ftruncate(fd_, static_cast<off_t>(size_));
+        return ErrnoStatus("write " + path_, err);
+      }
+      p += n;
+      left -= static_cast<size_t>(n);
+    }
+    size_ = std::max(size_, offset + data.size());
+    return Status::OK();
+  }
+
   std::string path_;
   int fd_;
   uint64_t size_;
+  const bool append_only_;
 };
 
 class PosixRandomAccessFile final : public RandomAccessFile {
@@ -119,20 +138,15 @@ class PosixEnv final : public Env {
   Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return ErrnoStatus("open " + path, errno);
-    return std::unique_ptr<WritableFile>(new PosixWritableFile(path, fd, 0));
+    return std::unique_ptr<WritableFile>(new PosixWritableFile(path, fd, 0, /*append_only=*/false));
   }
 
   Result<std::unique_ptr<WritableFile>> ReopenWritableFile(const std::string& path) override {
-    int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-    if (fd < 0) return ErrnoStatus("open " + path, errno);
-    struct stat st;
-    if (::fstat(fd, &st) != 0) {
-      int err = errno;
-      ::close(fd);
-      return ErrnoStatus("fstat " + path, err);
-    }
-    return std::unique_ptr<WritableFile>(
-        new PosixWritableFile(path, fd, static_cast<uint64_t>(st.st_size)));
+    return Reopen(path, /*append_only=*/true);
+  }
+
+  Result<std::unique_ptr<WritableFile>> ReopenPositionalFile(const std::string& path) override {
+    return Reopen(path, /*append_only=*/false);
   }
 
   Result<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(const std::string& path) override {
@@ -217,6 +231,22 @@ class PosixEnv final : public Env {
       return ErrnoStatus("flock " + path, err);
     }
     return std::unique_ptr<FileLock>(new PosixFileLock(fd));
+  }
+
+ private:
+  static Result<std::unique_ptr<WritableFile>> Reopen(const std::string& path, bool append_only) {
+    // pwrite ignores its offset on an O_APPEND file (Linux), so positional files must not be.
+    const int flags = O_WRONLY | O_CLOEXEC | (append_only ? O_APPEND : 0);
+    int fd = ::open(path.c_str(), flags);
+    if (fd < 0) return ErrnoStatus("open " + path, errno);
+    struct stat st;
+    if (::fstat(fd, &st) != 0) {
+      int err = errno;
+      ::close(fd);
+      return ErrnoStatus("fstat " + path, err);
+    }
+    return std::unique_ptr<WritableFile>(
+        new PosixWritableFile(path, fd, static_cast<uint64_t>(st.st_size), append_only));
   }
 };
 

@@ -20,6 +20,10 @@ namespace {
 constexpr uint64_t kAppendBytesMax = 256ull << 20;
 // After an unusually large append the write buffer is released rather than kept.
 constexpr size_t kWriteBufferKeepBytes = 8 << 20;
+// Zero-fill writes are at most this large (they all come from kZeroBlock).
+constexpr size_t kZeroBlockBytes = 1 << 20;
+// Static, never written: its pages stay the shared zero page, costing no memory.
+alignas(4096) char kZeroBlock[kZeroBlockBytes];
 
 // The first seq written in an encoded body (its second field), or nullopt if unreadable.
 std::optional<uint64_t> BodyFirstSeq(std::string_view body) {
@@ -158,9 +162,36 @@ Status EventLog::Impl::Append(std::span<const std::string> bodies,
   return Status::OK();
 }
 
+Status EventLog::Impl::Preallocate(WritableFile* file, uint64_t* file_end,
+                                   uint64_t write_end) const {
+  const uint64_t cap = options_.segment_bytes_max;
+  if (options_.preallocate_bytes == 0 || write_end <= *file_end || write_end > cap) {
+    return Status::OK();
+  }
+  const uint64_t target = std::min(cap, write_end + options_.preallocate_bytes);
+  while (*file_end < target) {
+    const uint64_t n = std::min<uint64_t>(target - *file_end, kZeroBlockBytes);
+    RDB_RETURN_IF_ERROR(file->WriteAt(*file_end, std::string_view(kZeroBlock, n)));
+    *file_end += n;
+  }
+  return Status::OK();
+}
+
+Status EventLog::Impl::WriteFrames(WritableFile* file, uint64_t* file_end, uint64_t at) const {
+  const uint64_t write_end = at + write_buf_.size();
+  Status s = Preallocate(file, file_end, write_end);
+  // No room to zero-fill ahead need not mean no room for these records: write them anyway, growing
+  // the file, so ENOSPC comes no earlier than without preallocation. (A partial zero-fill is cut
+  // back by the Env or merely leaves zeros past the end, which read as the end of data.)
+  if (!s.ok() && s.code() != Code::kNoSpace) return s;
+  RDB_RETURN_IF_ERROR(file->WriteAt(at, write_buf_));
+  *file_end = std::max(*file_end, write_end);
+  return Status::OK();
+}
+
 Status EventLog::Impl::WriteActive() {
   const uint64_t before = active_->size.load(std::memory_order_relaxed);
-  Status s = writer_->Append(write_buf_);
+  Status s = WriteFrames(writer_.get(), &file_end_, before);
   if (s.ok()) return s;
   // Whatever part of the write reached the file must go, so the next append starts at a frame
   // boundary. If even that fails the file's state is unknown: stop writing.
@@ -178,25 +209,39 @@ Status EventLog::Impl::RollBackActive(uint64_t size) {
 
 Status EventLog::Impl::OpenWriter() {
   writer_.reset();
-  RDB_ASSIGN_OR_RETURN(writer_, options_.env->ReopenWritableFile(active_->path));
+  RDB_ASSIGN_OR_RETURN(writer_, options_.env->ReopenPositionalFile(active_->path));
+  // Writing continues at the logical end; anything past it is the zero-filled tail.
   const uint64_t want = active_->size.load(std::memory_order_relaxed);
-  if (writer_->Size() != want) {
-    return Status::IoError(active_->path + ": size " + std::to_string(writer_->Size()) +
-                           " after reopening, expected " + std::to_string(want));
+  file_end_ = writer_->Size();
+  if (file_end_ < want) {
+    return Status::IoError(active_->path + ": size " + std::to_string(file_end_) +
+                           " after reopening, expected at least " + std::to_string(want));
   }
   return Status::OK();
 }
 
+Status EventLog::Impl::SealActive() {
+  const uint64_t size = active_->size.load(std::memory_order_relaxed);
+  if (file_end_ != size) {
+    // ftruncate is all or nothing: on error the segment is as it was and still active.
+    RDB_RETURN_IF_ERROR(writer_->Truncate(size));
+    file_end_ = size;
+    unsynced_ = true;  // the new size must be durable before a later segment exists
+  }
+  return SyncLocked();
+}
+
 Status EventLog::Impl::WriteNewSegment(uint64_t base_seq) {
   // Seal the current segment durably first: recovery then never meets a later segment on disk
-  // after an earlier one with a torn tail, whatever the fsync policy.
-  if (writer_) RDB_RETURN_IF_ERROR(SyncLocked());
+  // after an earlier one with a torn tail or a zero tail, whatever the fsync policy.
+  if (writer_) RDB_RETURN_IF_ERROR(SealActive());
   const uint64_t number = next_segment_number_;
   const std::string path = SegmentPath(number);
   Env* env = options_.env;
   RDB_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file, env->NewWritableFile(path));
   Result<std::unique_ptr<RandomAccessFile>> reader = env->NewRandomAccessFile(path);
-  Status s = reader.ok() ? file->Append(write_buf_) : reader.status();
+  uint64_t file_end = 0;
+  Status s = reader.ok() ? WriteFrames(file.get(), &file_end, 0) : reader.status();
   if (!s.ok()) {
     // Nothing of this call may remain. If the delete fails too, Open removes the leftover as a
     // torn last segment (it holds no whole record).
@@ -212,6 +257,7 @@ Status EventLog::Impl::WriteNewSegment(uint64_t base_seq) {
   }
   if (writer_) (void)writer_->Close();  // already synced: nothing left to lose
   writer_ = std::move(file);
+  file_end_ = file_end;
   active_ = seg;
   next_segment_number_++;
   dir_sync_pending_ = true;
@@ -286,6 +332,9 @@ Result<EventLog::Impl::Cut> EventLog::Impl::FindCut(Segment* seg, uint64_t seq) 
     if (*st == FrameReader::State::kEnd) break;
     if (*st == FrameReader::State::kPartial) {
       return log_internal::FrameCorruption(seg->path, frames.offset(), "truncated record");
+    }
+    if (*st == FrameReader::State::kZeros) {
+      return log_internal::ZeroHeaderCorruption(seg->path, frames.offset());
     }
     Status s = DecodeRecordBody(frames.body(), &rec);
     if (!s.ok()) return log_internal::FrameCorruption(seg->path, frames.offset(), s.message());

@@ -5,6 +5,11 @@
 // version, segment number, base seq). A new segment starts when the current one would pass
 // segment_bytes_max.
 //
+// Preallocation: the active segment is zero-filled ahead of its logical end (preallocate_bytes at a
+// time) and records are written into that space with positional writes, so the fdatasync of a
+// commit need not journal a size change. A zero frame header marks the end of data; a segment is
+// cut to its last whole record (and synced) when it is sealed. Format: docs/formats/log.md.
+//
 // Thread-safety: Append, Sync and TruncateAfter are called by one writer thread at a time (the
 // engine's commit leader). Readers (ReadAt, NewReader) may run concurrently with the writer from
 // any thread; they see records up to the published end (Publish), never a half-written record.
@@ -33,7 +38,12 @@ struct LogOptions {
   uint64_t segment_bytes_max = 64ull << 20;
   FsyncPolicy fsync = FsyncPolicy::kAlways;
   uint32_t fsync_interval_ms = 10;  // for kInterval: a background thread syncs this often
+  // Zero-fill the active segment this far ahead of its logical end when a write would pass the
+  // zero-filled region (never past segment_bytes_max); 0 disables. At most kPreallocateBytesMax.
+  uint64_t preallocate_bytes = 4ull << 20;
 };
+
+constexpr uint64_t kPreallocateBytesMax = 256ull << 20;
 
 // Where a record's frame starts.
 struct LogPosition {
@@ -91,7 +101,8 @@ class EventLog {
   // sync. The whole call goes to one segment: a new one is started first if the call would take
   // the current one past segment_bytes_max. On error (e.g. ENOSPC) nothing of this call remains in
   // the file and the log stays usable; only if undoing a failed write fails too does the log turn
-  // read-only (kAborted) until reopened.
+  // read-only (kAborted) until reopened. If zero-filling ahead fails with ENOSPC, the records are
+  // written without preallocation (growing the file), so ENOSPC comes no earlier than without it.
   Status Append(std::span<const std::string> bodies, std::span<const uint64_t> first_seqs,
                 std::span<const uint64_t> last_seqs, std::vector<LogPosition>* positions);
 
@@ -118,7 +129,8 @@ class EventLog {
   Result<std::unique_ptr<LogReader>> NewReader(uint64_t from_seq) const;
 
   // Removes every record whose first seq is > seq (replication: an uncommitted suffix), deleting
-  // whole segments and truncating the one that contains the cut. Durable on return. A record that
+  // whole segments and truncating the one that contains the cut (physically: its zero-filled tail
+  // goes too and is filled again by later appends). Durable on return. A record that
   // straddles the cut (first_seq <= seq < last_seq) is kept whole: records are atomic. Afterwards
   // last_seq() is the last remaining record's last seq (0 if none remain), published_seq() is
   // lowered to it if above, and the next Append continues above it. Positions of removed records
@@ -133,6 +145,7 @@ class EventLog {
   Stats stats() const;
 
   // Stops the interval syncer and syncs. Further appends fail with kUnavailable; reads still work.
+  // The active segment keeps its zero-filled tail (the next Open continues at the logical end).
   // Idempotent; the destructor calls it.
   Status Close();
 

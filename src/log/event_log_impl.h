@@ -82,6 +82,16 @@ class EventLog::Impl {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_);
   Status WriteActive() ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_);
   Status WriteNewSegment(uint64_t base_seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_);
+  // Writes write_buf_ at offset `at` of file, whose physical size is *file_end, zero-filling ahead
+  // first (Preallocate); updates *file_end. On error the caller undoes the write.
+  Status WriteFrames(WritableFile* file, uint64_t* file_end, uint64_t at) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_);
+  // Zero-fills file from *file_end so that [.., write_end) lies in written space, plus
+  // preallocate_bytes, capped at segment_bytes_max; no-op if already so or if write_end is past
+  // the cap.
+  Status Preallocate(WritableFile* file, uint64_t* file_end, uint64_t write_end) const;
+  // Cuts the active segment's zero tail off and syncs it: a sealed segment ends at its last record.
+  Status SealActive() ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_);
   Status RollBackActive(uint64_t size) ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_);
   void IndexAppended(std::span<const uint64_t> first_seqs, std::span<const LogPosition> positions)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_);
@@ -103,6 +113,9 @@ class EventLog::Impl {
                       uint64_t prev_last_seq, LogRecord* rec) const;
   Result<bool> IsTornHeader(uint64_t number) const;
   Status DropLastSegment(const std::string& path, LogRecoveryInfo* info);
+  // Cuts a zero-filled tail off a sealed segment (left only if a crash hit a rotation in a way the
+  // writer's ordering should prevent), durably; anything else is left for readers to report.
+  Status TrimSealedZeroTail(Segment* seg) const;
   Status OpenWriter() ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_);
 
   mutable Mutex segments_mu_ ABSL_ACQUIRED_AFTER(cut_mu_);
@@ -110,7 +123,9 @@ class EventLog::Impl {
 
   Mutex writer_mu_ ABSL_ACQUIRED_BEFORE(cut_mu_);
   std::shared_ptr<Segment> active_ ABSL_GUARDED_BY(writer_mu_);       // null: no segment yet
-  std::unique_ptr<WritableFile> writer_ ABSL_GUARDED_BY(writer_mu_);  // appends to active_
+  std::unique_ptr<WritableFile> writer_ ABSL_GUARDED_BY(writer_mu_);  // writes active_
+  // The active segment file's physical size: its logical size plus the zero-filled tail.
+  uint64_t file_end_ ABSL_GUARDED_BY(writer_mu_) = 0;
   std::string write_buf_ ABSL_GUARDED_BY(writer_mu_);  // reused: one write per Append
   uint64_t next_segment_number_ ABSL_GUARDED_BY(writer_mu_) = 1;
   bool unsynced_ ABSL_GUARDED_BY(writer_mu_) = false;

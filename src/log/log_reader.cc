@@ -32,6 +32,10 @@ class EventLog::Impl::Reader final : public LogReader {
       if (*st == FrameReader::State::kPartial) {
         return FrameCorruption(seg_->path, frames_.offset(), "truncated record");
       }
+      if (*st == FrameReader::State::kZeros) {
+        // Below the logical size (the limit) zeros are never the end of data.
+        return log_internal::ZeroHeaderCorruption(seg_->path, frames_.offset());
+      }
       if (*st == FrameReader::State::kEnd) {
         if (!MoveOn(limit)) return false;
         continue;

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -200,6 +201,44 @@ class EventLogTest : public testing::Test {
     return seqs;
   }
 
+  // One past the last non-zero byte of the file at path.
+  uint64_t DataEndOf(const std::string& path) {
+    std::string data;
+    EXPECT_TRUE(ReadFileToString(Env::Posix(), path, &data).ok());
+    while (!data.empty() && data.back() == '\0') data.pop_back();
+    return data.size();
+  }
+
+  // The end of the last record appended to segment n (per all_positions_), read back from disk.
+  uint64_t LogicalEnd(uint64_t n) {
+    auto opened = Env::Posix()->NewRandomAccessFile(SegPath(n));
+    EXPECT_TRUE(opened.ok());
+    std::unique_ptr<RandomAccessFile> file = std::move(opened).value();
+    std::optional<LogPosition> last;
+    for (const LogPosition& p : all_positions_) {
+      if (p.segment == n) last = p;
+    }
+    if (!last) return kSegmentHeaderBytes;
+    char len[4];
+    EXPECT_TRUE(file->Read(last->offset + 4, 4, len).ok());
+    return last->offset + log_internal::kFrameHeaderBytes + DecodeFixed32(len);
+  }
+
+  // Writes bytes at offset of segment n behind the log's back.
+  void Scribble(uint64_t n, uint64_t offset, std::string_view bytes) {
+    auto f = Env::Posix()->ReopenPositionalFile(SegPath(n));
+    ASSERT_TRUE(f.ok());
+    ASSERT_TRUE((*f)->WriteAt(offset, bytes).ok());
+    ASSERT_TRUE((*f)->Close().ok());
+  }
+
+  static std::string Frame(uint64_t seq) {
+    std::string body, frame;
+    EncodeRecordBody(SampleRecord(seq, 1, "late"), &body);
+    FrameRecord(body, &frame);
+    return frame;
+  }
+
   static std::vector<uint64_t> Range(uint64_t from, uint64_t to, uint64_t step = 1) {
     std::vector<uint64_t> v;
     for (uint64_t s = from; s <= to; s += step) v.push_back(s);
@@ -366,7 +405,8 @@ TEST_F(EventLogTest, HandTruncatedLastFrameIsRepaired) {
     auto log = OpenLog(Options());
     ASSERT_TRUE(Append(log.get(), 10).ok());
   }
-  const uint64_t size = *env_.GetFileSize(SegPath(1));
+  const uint64_t size = LogicalEnd(1);  // the file is longer: its zero-filled tail
+  ASSERT_GT(*env_.GetFileSize(SegPath(1)), size);
   const uint64_t last_frame = size - all_positions_.back().offset;
   ASSERT_TRUE(env_.TruncateFile(SegPath(1), size - 3).ok());
   LogRecoveryInfo info;
@@ -453,7 +493,6 @@ TEST_F(EventLogTest, NoSpaceFailsCleanlyAndRecovers) {
   for (uint64_t room : {uint64_t{0}, uint64_t{50}, uint64_t{5000}}) {
     SCOPED_TRACE(room);
     const uint64_t last = log->last_seq();
-    const auto size_before = env_.GetFileSize(SegPath(log->stats().segments));
     env_.SetNoSpaceAfter(room);
     Status s;
     for (int i = 0; i < 10 && s.ok(); i++) s = Append(log.get(), 1, 1, 1, 1000);
@@ -461,9 +500,10 @@ TEST_F(EventLogTest, NoSpaceFailsCleanlyAndRecovers) {
     EXPECT_TRUE(log->Sync().ok());
     EXPECT_EQ(ReadFirstSeqs(log.get(), 1), Range(1, log->last_seq()));
     EXPECT_GE(log->last_seq(), last);
-    if (room == 0) {
-      EXPECT_EQ(*env_.GetFileSize(SegPath(log->stats().segments)), *size_before);
-    }
+    // Nothing of the failed appends is left: past the last record there are only zeros (if any).
+    const uint64_t active = log->stats().segments;
+    ASSERT_EQ(all_positions_.back().segment, active);
+    EXPECT_EQ(DataEndOf(SegPath(active)), LogicalEnd(active));
     env_.ClearNoSpace();
     ASSERT_TRUE(Append(log.get(), 3, 1, 1, 1000).ok());
   }
@@ -487,6 +527,278 @@ TEST_F(EventLogTest, SyncErrorIsReturnedAndMakesLogReadOnly) {
   auto reopened = OpenLog(Options());
   EXPECT_EQ(reopened->last_seq(), 4u);  // the record was written, only its sync failed
   ASSERT_TRUE(Append(reopened.get(), 1).ok());
+}
+
+// ---- preallocation: zero-filled tails ----
+
+TEST_F(EventLogTest, PreallocatedSegmentsReadBackAcrossRotations) {
+  LogOptions o = Options(64 << 10, FsyncPolicy::kNever);
+  o.preallocate_bytes = 16 << 10;
+  auto log = OpenLog(o);
+  ASSERT_TRUE(Append(log.get(), 1500, 1, 3, 200).ok());
+  const uint64_t segments = log->stats().segments;
+  ASSERT_GT(segments, 4u);
+  for (uint64_t n = 1; n < segments; n++) {
+    // Sealed: cut to the last record, no zero tail.
+    EXPECT_EQ(*env_.GetFileSize(SegPath(n)), LogicalEnd(n)) << n;
+    EXPECT_EQ(DataEndOf(SegPath(n)), LogicalEnd(n)) << n;
+  }
+  const uint64_t active_size = *env_.GetFileSize(SegPath(segments));
+  EXPECT_GT(active_size, LogicalEnd(segments));  // zero-filled ahead...
+  EXPECT_LE(active_size, o.segment_bytes_max);   // ...never past the segment limit
+  EXPECT_EQ(DataEndOf(SegPath(segments)), LogicalEnd(segments));
+  ReadRecord rec;
+  for (size_t i = 0; i < all_positions_.size(); i++) {
+    ASSERT_TRUE(log->ReadAt(all_positions_[i], &rec).ok()) << i;
+    EXPECT_EQ(rec.record.first_seq, i + 1);
+  }
+  EXPECT_EQ(ReadFirstSeqs(log.get(), 1), Range(1, 1500));
+  // Past the logical end (inside the zero tail) there is no record.
+  EXPECT_TRUE(log->ReadAt({segments, LogicalEnd(segments)}, &rec).IsNotFound());
+}
+
+TEST_F(EventLogTest, ReopenContinuesAtTheLogicalEnd) {
+  LogOptions o = Options(1 << 20);
+  o.preallocate_bytes = 64 << 10;
+  {
+    auto log = OpenLog(o);
+    ASSERT_TRUE(Append(log.get(), 10).ok());
+  }
+  const uint64_t physical = *env_.GetFileSize(SegPath(1));
+  ASSERT_GT(physical, LogicalEnd(1));  // Close keeps the zero tail
+  LogRecoveryInfo info;
+  auto log = OpenLog(o, &info);
+  EXPECT_EQ(info.truncated_tail_bytes, 0u);  // a zero tail is not a torn tail
+  EXPECT_EQ(log->last_seq(), 10u);
+  const uint64_t end = LogicalEnd(1);
+  ASSERT_TRUE(Append(log.get(), 5).ok());
+  EXPECT_EQ(all_positions_[10], (LogPosition{1, end}));  // right after record 10
+  EXPECT_EQ(*env_.GetFileSize(SegPath(1)), physical);    // written into the zero tail
+  EXPECT_EQ(ReadFirstSeqs(log.get(), 1), Range(1, 15));
+  log.reset();
+  auto again = OpenLog(o, &info);
+  EXPECT_EQ(info.truncated_tail_bytes, 0u);
+  EXPECT_EQ(ReadFirstSeqs(again.get(), 1), Range(1, 15));
+}
+
+TEST_F(EventLogTest, PowerCutInsidePreallocatedSpaceKeepsOnlySyncedRecords) {
+  LogOptions o = Options(1 << 20);
+  o.preallocate_bytes = 256 << 10;
+  auto log = OpenLog(o);
+  ASSERT_TRUE(Append(log.get(), 20).ok());                             // synced
+  ASSERT_TRUE(Append(log.get(), 30, 1, 3, 100, /*sync=*/false).ok());  // overwrite zeros, unsynced
+  env_.DropUnsyncedData();                                             // the zeros come back
+  EXPECT_EQ(DataEndOf(SegPath(1)), all_positions_[20].offset);
+  log.reset();
+  LogRecoveryInfo info;
+  auto reopened = OpenLog(o, &info);
+  EXPECT_EQ(info.truncated_tail_bytes, 0u);
+  EXPECT_EQ(reopened->last_seq(), 20u);
+  EXPECT_EQ(ReadFirstSeqs(reopened.get(), 1), Range(1, 20));
+  ASSERT_TRUE(Append(reopened.get(), 2).ok());
+  EXPECT_EQ(ReadFirstSeqs(reopened.get(), 1), Range(1, 22));
+}
+
+TEST_F(EventLogTest, TornWritesInsidePreallocatedSpaceAreRepairedNothingInvented) {
+  int repaired = 0, clean = 0;
+  for (uint64_t seed = 1; seed <= 16; seed++) {
+    SCOPED_TRACE(seed);
+    test::TempDir tmp;
+    LogOptions o = Options(1 << 20, seed % 2 ? FsyncPolicy::kAlways : FsyncPolicy::kNever);
+    o.preallocate_bytes = 8 << 10;  // small: the unsynced writes include zero-fills
+    {
+      auto log = EventLog::Open(o, tmp.path(), nullptr);
+      ASSERT_TRUE(log.ok());
+      ASSERT_TRUE(Append(log->get(), 20).ok());
+      ASSERT_TRUE((*log)->Sync().ok());
+      for (int i = 0; i < 6; i++) {
+        ASSERT_TRUE(Append(log->get(), 3, 1, 3, 1500, /*sync=*/false).ok());
+      }
+      env_.TearUnsyncedData(seed);  // a prefix of the unsynced writes, in order, survives
+    }
+    LogRecoveryInfo info;
+    auto log = EventLog::Open(o, tmp.path(), &info);
+    ASSERT_TRUE(log.ok()) << log.status().ToString();
+    const uint64_t last = (*log)->last_seq();
+    EXPECT_GE(last, 20u);
+    EXPECT_LE(last, 38u);
+    (info.truncated_tail_bytes > 0 ? repaired : clean)++;
+    // Every record there is one that was written, in order, with its payload.
+    auto reader = (*log)->NewReader(1);
+    ASSERT_TRUE(reader.ok());
+    ReadRecord rec;
+    uint64_t expect = 1;
+    while (true) {
+      Result<bool> more = (*reader)->Next(&rec);
+      ASSERT_TRUE(more.ok()) << more.status().ToString();
+      if (!*more) break;
+      ASSERT_EQ(rec.record.first_seq, expect++);
+      ASSERT_EQ(rec.record.events[0].payload.size(), rec.record.first_seq > 20 ? 1500u : 100u);
+    }
+    EXPECT_EQ(expect, last + 1);
+    ASSERT_TRUE(Append(log->get(), 2).ok());
+    log->reset();
+    auto again = EventLog::Open(o, tmp.path(), &info);
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(info.truncated_tail_bytes, 0u);
+    EXPECT_EQ((*again)->last_seq(), last + 2);
+  }
+  EXPECT_GT(repaired, 0);
+  EXPECT_GT(clean, 0);
+}
+
+TEST_F(EventLogTest, TornNewSegmentWithZeroFillIsRemovedOrRepaired) {
+  for (uint64_t seed = 1; seed <= 12; seed++) {
+    SCOPED_TRACE(seed);
+    test::TempDir tmp;
+    LogOptions o = Options(4096, FsyncPolicy::kNever);
+    {
+      auto log = EventLog::Open(o, tmp.path(), nullptr);
+      ASSERT_TRUE(log.ok());
+      ASSERT_TRUE(Append(log->get(), 30, 1, 1, 300).ok());  // rotations seal (sync) segments
+      ASSERT_GT((*log)->stats().segments, 1u);
+      env_.TearUnsyncedData(seed);
+    }
+    auto log = EventLog::Open(o, tmp.path(), nullptr);
+    ASSERT_TRUE(log.ok()) << log.status().ToString();
+    EXPECT_EQ(ReadFirstSeqs(log->get(), 1), Range(1, (*log)->last_seq()));
+  }
+}
+
+TEST_F(EventLogTest, GarbageInTheZeroTail) {
+  LogOptions o = Options(1 << 20);
+  o.preallocate_bytes = 64 << 10;
+  {
+    auto log = OpenLog(o);
+    ASSERT_TRUE(Append(log.get(), 20).ok());
+  }
+  const uint64_t end = LogicalEnd(1);
+  const std::string garbage = "\xff\xfe\xfd\xfc\xfb";
+  const std::string good = Frame(21);
+  {
+    SCOPED_TRACE("garbage, then a valid frame: mid-log corruption");
+    Scribble(1, end, garbage);
+    Scribble(1, end + 100, good);
+    auto log = EventLog::Open(o, Dir(), nullptr);
+    ASSERT_FALSE(log.ok());
+    EXPECT_TRUE(log.status().IsCorruption());
+    EXPECT_NE(log.status().message().find("offset " + std::to_string(end)), std::string::npos)
+        << log.status().message();
+    EXPECT_NE(log.status().message().find("a valid record follows at offset " +
+                                          std::to_string(end + 100)),
+              std::string::npos)
+        << log.status().message();
+  }
+  {
+    SCOPED_TRACE("a zero header, then a valid frame: mid-log corruption too");
+    Scribble(1, end, std::string(garbage.size(), '\0'));
+    auto log = EventLog::Open(o, Dir(), nullptr);
+    ASSERT_FALSE(log.ok());
+    EXPECT_TRUE(log.status().IsCorruption()) << log.status().ToString();
+  }
+  {
+    SCOPED_TRACE("a zero header, then garbage only: a torn tail");
+    Scribble(1, end + 100, std::string(good.size(), '\0'));
+    Scribble(1, end + 100, garbage);
+    LogRecoveryInfo info;
+    auto log = OpenLog(o, &info);
+    EXPECT_EQ(info.truncated_tail_bytes, 100 + garbage.size());
+    EXPECT_EQ(log->last_seq(), 20u);
+    EXPECT_EQ(*env_.GetFileSize(SegPath(1)), end);  // cut physically, zero tail included
+  }
+  {
+    SCOPED_TRACE("garbage followed only by zeros: a torn tail");
+    ASSERT_TRUE(env_.TruncateFile(SegPath(1), end + 4096).ok());  // a zero tail again
+    Scribble(1, end, garbage);
+    LogRecoveryInfo info;
+    auto log = OpenLog(o, &info);
+    EXPECT_EQ(info.truncated_tail_bytes, garbage.size());
+    EXPECT_EQ(info.truncated_tail_file, SegPath(1));
+    EXPECT_EQ(log->last_seq(), 20u);
+    ASSERT_TRUE(Append(log.get(), 1).ok());
+    EXPECT_EQ(ReadFirstSeqs(log.get(), 1), Range(1, 21));
+  }
+}
+
+TEST_F(EventLogTest, ZeroTailLeftOnASealedSegmentIsTrimmed) {
+  LogOptions o = Options(4096);
+  {
+    auto log = OpenLog(o);
+    ASSERT_TRUE(Append(log.get(), 60).ok());
+    ASSERT_GE(log->stats().segments, 3u);
+  }
+  const uint64_t segments = all_positions_.back().segment;
+  const uint64_t sealed_end = LogicalEnd(segments - 1);
+  // As if a crash had hit between creating the next segment and cutting this one.
+  ASSERT_TRUE(env_.TruncateFile(SegPath(segments - 1), sealed_end + 1000).ok());
+  {
+    LogRecoveryInfo info;
+    auto log = OpenLog(o, &info);
+    EXPECT_EQ(info.truncated_tail_bytes, 0u);
+    EXPECT_EQ(*env_.GetFileSize(SegPath(segments - 1)), sealed_end);
+    EXPECT_EQ(ReadFirstSeqs(log.get(), 1), Range(1, 60));
+  }
+  // And with an empty last segment after it, the zero-tailed one becomes the active segment.
+  ASSERT_TRUE(env_.DeleteFile(SegPath(segments)).ok());
+  ASSERT_TRUE(env_.TruncateFile(SegPath(segments - 1), sealed_end + 1000).ok());
+  std::string header;
+  log_internal::EncodeSegmentHeader({1, segments, 1000}, &header);
+  ASSERT_TRUE(WriteFileAtomic(&env_, SegPath(segments), header).ok());
+  LogRecoveryInfo info;
+  auto log = OpenLog(Options(8192), &info);  // room for one more record in that segment
+  EXPECT_EQ(info.truncated_tail_file, SegPath(segments));  // the header-only segment went
+  const uint64_t last = log->last_seq();
+  ASSERT_TRUE(Append(log.get(), 1).ok());
+  EXPECT_EQ(all_positions_.back(), (LogPosition{segments - 1, sealed_end}));
+  EXPECT_EQ(ReadFirstSeqs(log.get(), 1), Range(1, last + 1));
+}
+
+TEST_F(EventLogTest, NoSpaceForTheZeroFillStillAppendsUntilTrulyFull) {
+  LogOptions o = Options(1 << 20);
+  o.preallocate_bytes = 8 << 10;
+  auto log = OpenLog(o);
+  ASSERT_TRUE(Append(log.get(), 1).ok());
+  const uint64_t preallocated = *env_.GetFileSize(SegPath(1));
+  env_.SetNoSpaceAfter(3000);  // room for about two 1 KiB records, not for an 8 KiB zero-fill
+  int appended = 0;
+  Status s;
+  for (; appended < 100; appended++) {
+    s = Append(log.get(), 1, 1, 1, 1000);
+    if (!s.ok()) break;
+  }
+  EXPECT_EQ(s.code(), Code::kNoSpace) << s.ToString();
+  // All that fit in the zero-filled space, then a couple without preallocation.
+  EXPECT_GT(all_positions_.back().offset + 1000, preallocated);
+  EXPECT_GE(appended, 8);
+  EXPECT_EQ(DataEndOf(SegPath(1)), LogicalEnd(1));  // nothing of the failed append
+  EXPECT_EQ(ReadFirstSeqs(log.get(), 1), Range(1, log->last_seq()));
+  const uint64_t last = log->last_seq();
+  env_.SetNoSpaceAfter(0);  // not even zero-fill or record: the append fails cleanly
+  EXPECT_EQ(Append(log.get(), 1).code(), Code::kNoSpace);
+  EXPECT_EQ(log->last_seq(), last);
+  env_.ClearNoSpace();
+  ASSERT_TRUE(Append(log.get(), 20, 1, 1, 1000).ok());
+  EXPECT_GT(*env_.GetFileSize(SegPath(1)), LogicalEnd(1));  // preallocating again
+  log.reset();
+  LogRecoveryInfo info;
+  auto reopened = OpenLog(o, &info);
+  EXPECT_EQ(info.truncated_tail_bytes, 0u);
+  EXPECT_EQ(ReadFirstSeqs(reopened.get(), 1), Range(1, last + 20));
+}
+
+TEST_F(EventLogTest, PreallocationCanBeDisabled) {
+  LogOptions o = Options(1 << 20);
+  o.preallocate_bytes = 0;
+  {
+    auto log = OpenLog(o);
+    ASSERT_TRUE(Append(log.get(), 10).ok());
+  }
+  EXPECT_EQ(*env_.GetFileSize(SegPath(1)), LogicalEnd(1));
+  auto log = OpenLog(o);
+  ASSERT_TRUE(Append(log.get(), 1).ok());
+  EXPECT_EQ(*env_.GetFileSize(SegPath(1)), LogicalEnd(1));
+  o.preallocate_bytes = kPreallocateBytesMax + 1;
+  EXPECT_EQ(EventLog::Open(o, Dir(), nullptr).status().code(), Code::kInvalidArgument);
 }
 
 TEST_F(EventLogTest, IncompatibleVersionIsNotSupported) {

@@ -34,6 +34,9 @@ Status ValidateOptions(const LogOptions& options) {
   if (options.segment_bytes_max <= kSegmentHeaderBytes) {
     return Status::InvalidArgument("LogOptions: segment_bytes_max is smaller than a header");
   }
+  if (options.preallocate_bytes > kPreallocateBytesMax) {
+    return Status::InvalidArgument("LogOptions: preallocate_bytes is above 256 MiB");
+  }
   if (options.fsync == FsyncPolicy::kInterval && options.fsync_interval_ms == 0) {
     return Status::InvalidArgument("LogOptions: fsync_interval_ms must be > 0 for kInterval");
   }
@@ -166,6 +169,19 @@ Result<uint64_t> EventLog::Impl::ScanLastSegment(Segment* seg, LogRecoveryInfo* 
       break;
     }
     if (*st == FrameReader::State::kEnd) break;
+    if (*st == FrameReader::State::kZeros) {
+      // The end of data of a preallocated segment, if only zeros follow; the writer continues
+      // here and the zero tail stays. Anything else after it is what a torn write left.
+      RDB_ASSIGN_OR_RETURN(uint64_t data_end,
+                           log_internal::DataEnd(*seg->file, frames.offset(), size));
+      if (data_end == frames.offset()) {
+        size = frames.offset();
+        break;
+      }
+      bad = log_internal::FrameCorruption(seg->path, frames.offset(),
+                                          "zero frame header followed by non-zero bytes");
+      break;
+    }
     if (*st == FrameReader::State::kPartial) {
       bad = log_internal::FrameCorruption(seg->path, frames.offset(), "truncated record");
       break;
@@ -188,8 +204,11 @@ Result<uint64_t> EventLog::Impl::ScanLastSegment(Segment* seg, LogRecoveryInfo* 
                                 ", so this is mid-log corruption, not a torn tail: refusing to "
                                 "skip it (operator procedure: docs/formats/log.md)");
     }
+    // Cut physically, zero-filled tail included (the writer fills it again); report the bytes of
+    // the torn write itself, not the zeros after them.
+    RDB_ASSIGN_OR_RETURN(uint64_t data_end, log_internal::DataEnd(*seg->file, at, size));
     RDB_RETURN_IF_ERROR(options_.env->TruncateFile(seg->path, at));
-    info->truncated_tail_bytes += size - at;
+    info->truncated_tail_bytes += std::max(data_end, at + 1) - at;
     info->truncated_tail_file = seg->path;
     size = at;
   }
@@ -198,6 +217,37 @@ Result<uint64_t> EventLog::Impl::ScanLastSegment(Segment* seg, LogRecoveryInfo* 
   seg->index = std::move(index);
   seg->indexed = true;
   return last_seq;
+}
+
+Status EventLog::Impl::TrimSealedZeroTail(Segment* seg) const {
+  // The common case costs one small read: a segment whose last bytes are not all zero cannot end
+  // in a zero tail. Only one whose last record happens to end in zeros is walked frame by frame.
+  const uint64_t size = seg->size.load(std::memory_order_acquire);
+  if (size <= kSegmentHeaderBytes) return Status::OK();
+  char last[log_internal::kFrameHeaderBytes];
+  const size_t n = std::min<uint64_t>(sizeof(last), size - kSegmentHeaderBytes);
+  RDB_ASSIGN_OR_RETURN(std::string_view tail, seg->file->Read(size - n, n, last));
+  if (!std::all_of(tail.begin(), tail.end(), [](char c) { return c == 0; })) return Status::OK();
+  FrameReader frames;
+  frames.Reset(seg->file.get(), kSegmentHeaderBytes);
+  while (true) {
+    Result<FrameReader::State> st = frames.Peek(size);
+    if (!st.ok() || *st == FrameReader::State::kEnd || *st == FrameReader::State::kPartial) {
+      return Status::OK();  // whole, or damaged: a reader reports damage when it gets there
+    }
+    if (*st == FrameReader::State::kZeros) break;
+    frames.Advance();
+  }
+  const uint64_t end = frames.offset();
+  RDB_ASSIGN_OR_RETURN(uint64_t data_end, log_internal::DataEnd(*seg->file, end, size));
+  if (data_end != end) return Status::OK();
+  RDB_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file,
+                       options_.env->ReopenPositionalFile(seg->path));
+  RDB_RETURN_IF_ERROR(file->Truncate(end));
+  RDB_RETURN_IF_ERROR(file->Sync());
+  RDB_RETURN_IF_ERROR(file->Close());
+  seg->size.store(end, std::memory_order_release);
+  return Status::OK();
 }
 
 Status EventLog::Impl::Recover(LogRecoveryInfo* info) {
@@ -213,6 +263,9 @@ Status EventLog::Impl::Recover(LogRecoveryInfo* info) {
     RDB_RETURN_IF_ERROR(DropLastSegment(segs.back()->path, info));
     segs.pop_back();
   }
+  // Sealed segments never keep a zero tail (rotation cuts and syncs it before the next segment is
+  // created), but if one did, it could only be the segment before the last.
+  if (segs.size() >= 2) RDB_RETURN_IF_ERROR(TrimSealedZeroTail(segs[segs.size() - 2].get()));
 
   log_internal::MutexLock lock(&writer_mu_);
   next_segment_number_ =

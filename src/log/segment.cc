@@ -44,6 +44,10 @@ Result<size_t> ReadInto(const RandomAccessFile& file, uint64_t offset, size_t n,
   return got.size();
 }
 
+bool AllZero(const char* p, size_t n) {
+  return std::all_of(p, p + n, [](char c) { return c == 0; });
+}
+
 }  // namespace
 
 void EncodeSegmentHeader(const SegmentHeader& header, std::string* dst) {
@@ -108,9 +112,11 @@ Result<FrameReader::State> FrameReader::Peek(uint64_t limit) {
   frame_ = {};
   frame_offset_ = offset_;
   if (offset_ >= limit) return State::kEnd;
-  if (limit - offset_ < kFrameHeaderBytes) return State::kPartial;
-  RDB_ASSIGN_OR_RETURN(bool got, Fill(offset_, kFrameHeaderBytes, limit));
+  const size_t head = std::min<uint64_t>(kFrameHeaderBytes, limit - offset_);
+  RDB_ASSIGN_OR_RETURN(bool got, Fill(offset_, head, limit));
   if (!got) return State::kPartial;
+  if (AllZero(buf_.get() + (offset_ - buf_start_), head)) return State::kZeros;
+  if (head < kFrameHeaderBytes) return State::kPartial;
   const uint32_t len = DecodeFixed32(buf_.get() + (offset_ - buf_start_) + 4);
   if (len > kRecordBytesMax) {
     return CorruptAt(offset_, "length " + std::to_string(len) + " exceeds the record limit");
@@ -135,6 +141,9 @@ Status ReadFrameAt(const RandomAccessFile& file, const std::string& path, uint64
   frame->reserve(kRecordBufferMinBytes);
   frame->resize(std::min<uint64_t>(avail, kReadAtFirstBytes));
   RDB_ASSIGN_OR_RETURN(size_t got, ReadInto(file, offset, frame->size(), frame->data()));
+  if (AllZero(frame->data(), std::min(got, kFrameHeaderBytes))) {
+    return ZeroHeaderCorruption(path, offset);
+  }
   if (got < kFrameHeaderBytes) return FrameCorruption(path, offset, "truncated frame header");
   const uint32_t len = DecodeFixed32(frame->data() + 4);
   const uint64_t n = kFrameHeaderBytes + uint64_t{len};
@@ -151,6 +160,27 @@ Status ReadFrameAt(const RandomAccessFile& file, const std::string& path, uint64
     return FrameCorruption(path, offset, "checksum mismatch");
   }
   return Status::OK();
+}
+
+Status ZeroHeaderCorruption(const std::string& path, uint64_t offset) {
+  return FrameCorruption(path, offset,
+                         "zero-filled bytes where a record should start (the end-of-data mark) "
+                         "inside the segment's data");
+}
+
+Result<uint64_t> DataEnd(const RandomAccessFile& file, uint64_t from, uint64_t limit) {
+  std::string chunk(kReadChunkBytes, '\0');
+  uint64_t end = from;
+  for (uint64_t o = from; o < limit;) {
+    RDB_ASSIGN_OR_RETURN(
+        size_t got, ReadInto(file, o, std::min<uint64_t>(chunk.size(), limit - o), chunk.data()));
+    if (got == 0) break;
+    auto last = std::find_if(chunk.rbegin() + static_cast<ptrdiff_t>(chunk.size() - got),
+                             chunk.rend(), [](char c) { return c != 0; });
+    if (last != chunk.rend()) end = o + static_cast<uint64_t>(chunk.rend() - last);
+    o += got;
+  }
+  return end;
 }
 
 Result<std::optional<uint64_t>> FindValidFrame(const RandomAccessFile& file, uint64_t from,

@@ -27,6 +27,9 @@ constexpr uint32_t kLogFormatVersion = 1;
 constexpr size_t kSegmentHeaderBytes = 32;
 // masked crc32c (4) + body length (4).
 constexpr size_t kFrameHeaderBytes = 8;
+// An all-zero frame header at a frame boundary marks the end of a segment's data: the rest of the
+// file is zero-filled, preallocated space (no real frame has a zero body length). Fewer than
+// kFrameHeaderBytes bytes left, all zero, mean the same.
 // One sparse index entry per this many bytes of records.
 constexpr uint64_t kIndexIntervalBytes = 64 << 10;
 // Sequential readers read segments in chunks of this size.
@@ -57,6 +60,9 @@ class FrameReader {
     kFrame,    // frame() holds a whole frame with a valid checksum
     kEnd,      // offset() == limit: nothing more below the limit
     kPartial,  // bytes remain below the limit but not a whole frame (a cut header or body)
+    kZeros,    // an all-zero frame header at offset(): the end-of-data mark of a preallocated
+               // segment. Only recovery (which reads to the physical end) may meet it legitimately;
+               // below a segment's logical size it is corruption (ZeroHeaderCorruption).
   };
 
   explicit FrameReader(size_t chunk_bytes = kReadChunkBytes) : chunk_bytes_(chunk_bytes) {}
@@ -92,8 +98,16 @@ class FrameReader {
   size_t buf_len_ = 0;
 };
 
+// "corrupt record at offset N: zero-filled bytes where a record should start", with the file name.
+Status ZeroHeaderCorruption(const std::string& path, uint64_t offset);
+
+// Offset just past the last non-zero byte in [from, limit) of file; `from` if all are zero. Reads
+// the range in kReadChunkBytes chunks (recovery only: a zero tail is at most a preallocation).
+Result<uint64_t> DataEnd(const RandomAccessFile& file, uint64_t from, uint64_t limit);
+
 // Reads the whole frame starting at offset (below limit) into *frame and verifies its checksum.
-// kNotFound if no frame starts there (offset at or past limit); kCorruption names path and offset.
+// kNotFound if no frame starts there (offset at or past limit); kCorruption names path and offset
+// (an all-zero frame header below limit included: limit is a logical size).
 Status ReadFrameAt(const RandomAccessFile& file, const std::string& path, uint64_t offset,
                    uint64_t limit, std::string* frame);
 
@@ -118,8 +132,9 @@ struct Segment {
   const std::string path;
   const std::unique_ptr<RandomAccessFile> file;  // thread-safe for concurrent reads
 
-  // Bytes of whole frames (header included). The writer stores it (release) after each write;
-  // readers never read past it, so they never see half a record.
+  // Bytes of whole frames (header included): the logical size. The file may be longer (the active
+  // segment's zero-filled, preallocated tail). The writer stores it (release) after each write;
+  // readers never read past it, so they never see half a record nor the zero tail.
   std::atomic<uint64_t> size{0};
 
   Mutex mu;
