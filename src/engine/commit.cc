@@ -123,6 +123,10 @@ Result<Engine::Impl::KeyView*> Engine::Impl::LookupKey(GroupState* g, const std:
   auto it = g->keys.find(key);
   if (it != g->keys.end()) return &it->second;
   KeyView kv;
+  if (auto pending = PendingLatest(key)) {
+    kv.latest = *pending;
+    return &g->keys.emplace(key, kv).first->second;
+  }
   std::string value;
   Status s = index_->Get(index::LatestKey(key), &value);
   if (s.ok()) {
@@ -141,6 +145,7 @@ Result<std::optional<index::IdempotencyEntry>> Engine::Impl::LookupId(GroupState
   std::string ikey = index::IdempotencyKey(key, id);
   auto it = g->ids.find(ikey);
   if (it != g->ids.end()) return std::optional(it->second);
+  if (auto pending = PendingId(ikey)) return pending;
   std::string value;
   Status s = index_->Get(ikey, &value);
   if (s.IsNotFound()) return std::optional<index::IdempotencyEntry>();
@@ -263,18 +268,24 @@ void Engine::Impl::CommitGroup(std::vector<PendingWrite*>& group) {
     }
     return;
   }
+  // Hand the index work to the indexer; the pending maps cover it until it is applied.
+  std::vector<IndexOp> ops;
+  ops.reserve(prepared.size());
   for (size_t i = 0; i < prepared.size(); i++) {
-    s = ApplyToIndex(prepared[i].record, positions[i]);
-    if (!s.ok()) {
-      SetFatal(s.Annotate("index update failed"));
-      for (size_t j = i; j < prepared.size(); j++) {
-        prepared[j].w->result = Status::IoError(
-            "index update failed (" + s.message() + "); the append is in the log and will be "
-            "indexed again at restart");
+    ops.push_back(IndexOp::From(prepared[i].record, positions[i]));
+  }
+  {
+    std::lock_guard lock(pending_mu_);
+    for (const IndexOp& op : ops) {
+      pending_latest_[op.key] = {op.last_version(), op.last_kind,
+                                 {op.last_seq(), op.position, op.count - 1}};
+      if (!op.idempotency_id.empty()) {
+        pending_ids_[index::IdempotencyKey(op.key, op.idempotency_id)] = {
+            op.first_seq, op.first_version, op.count};
       }
-      break;
     }
   }
+  EnqueueIndexOps(std::move(ops));
   const uint64_t last = lasts.back();
   log_->Publish(last);
   {
@@ -307,8 +318,14 @@ Status Engine::Impl::TruncateAfter(uint64_t seq) {
         "cannot truncate after seq " + std::to_string(seq) + ": the index is flushed up to seq " +
         std::to_string(index_->flushed_seq()) + " (only uncommitted suffixes can be truncated)");
   }
+  WaitIndexerIdle();
   RDB_RETURN_IF_ERROR(log_->TruncateAfter(seq));
   RDB_RETURN_IF_ERROR(index_->DropUnflushed());
+  {
+    std::lock_guard lock(pending_mu_);
+    pending_latest_.clear();
+    pending_ids_.clear();
+  }
   return Recover();
 }
 
@@ -321,6 +338,7 @@ Status Engine::Impl::Close() {
     drained_cv_.wait(lock, [&] { return queue_.empty(); });
   }
   std::lock_guard commit(commit_mu_);
+  StopIndexer();  // applies what is queued, then stops
   Status s = log_ ? log_->Close() : Status::OK();
   if (index_) {
     Status is = index_->Close();

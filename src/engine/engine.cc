@@ -105,6 +105,7 @@ Status Engine::Impl::Open() {
   RDB_ASSIGN_OR_RETURN(auto seq, LocalSequencer::Open(env, JoinPath(options_.data_dir, "SEQUENCER"),
                                                       log_->last_seq()));
   sequencer_.emplace(std::move(seq));
+  StartIndexer();
   return Status::OK();
 }
 
@@ -119,34 +120,19 @@ Status Engine::Impl::Recover() {
   for (;;) {
     RDB_ASSIGN_OR_RETURN(bool more, reader->Next(&rr));
     if (!more) break;
-    RDB_RETURN_IF_ERROR(ApplyToIndex(rr.record, rr.position));
+    RDB_RETURN_IF_ERROR(ApplyToIndex(IndexOp::From(rr.record, rr.position)));
     records++;
   }
   {
     std::lock_guard lock(seq_mu_);
     committed_seq_ = log_->last_seq();
   }
+  {
+    std::lock_guard lock(index_mu_);
+    indexed_seq_ = log_->last_seq();
+  }
   if (records > 0) {
     spdlog::info("recovery: replayed {} log records after seq {} into the index", records, from - 1);
-  }
-  return Status::OK();
-}
-
-Status Engine::Impl::ApplyToIndex(const LogRecord& r, LogPosition pos) {
-  for (size_t i = 0; i < r.events.size(); i++) {
-    index::Pointer p{r.first_seq + i, pos, static_cast<uint32_t>(i)};
-    RDB_RETURN_IF_ERROR(
-        index_->Put(index::StreamKey(r.key, r.first_version + i), index::EncodePointer(p), p.seq));
-  }
-  const size_t last = r.events.size() - 1;
-  index::Latest latest{r.last_version(), r.events[last].kind,
-                       {r.last_seq(), pos, static_cast<uint32_t>(last)}};
-  RDB_RETURN_IF_ERROR(
-      index_->Put(index::LatestKey(r.key), index::EncodeLatest(latest), r.last_seq()));
-  if (!r.idempotency_id.empty()) {
-    index::IdempotencyEntry e{r.first_seq, r.first_version, r.events.size()};
-    RDB_RETURN_IF_ERROR(index_->Put(index::IdempotencyKey(r.key, r.idempotency_id),
-                                    index::EncodeIdempotency(e), r.last_seq()));
   }
   return Status::OK();
 }
@@ -182,6 +168,7 @@ Status Engine::Impl::ReadEvent(const index::Pointer& ptr, std::string_view key, 
 
 Result<KeyState> Engine::Impl::GetKeyState(const std::string& key) {
   RDB_RETURN_IF_ERROR(ValidateKey(key, true));
+  RDB_RETURN_IF_ERROR(WaitIndexed(last_seq()));
   std::string value;
   Status s = index_->Get(index::LatestKey(key), &value);
   if (s.IsNotFound()) return KeyState{};
@@ -195,6 +182,7 @@ Result<KeyState> Engine::Impl::GetKeyState(const std::string& key) {
 
 Result<Event> Engine::Impl::Get(const std::string& key) {
   RDB_RETURN_IF_ERROR(ValidateKey(key, true));
+  RDB_RETURN_IF_ERROR(WaitIndexed(last_seq()));
   std::string value;
   Status s = index_->Get(index::LatestKey(key), &value);
   if (s.IsNotFound()) return Status::NotFound("key not found");

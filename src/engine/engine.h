@@ -41,6 +41,8 @@ struct EngineOptions {
   Compression compression = Compression::kNone;
   // Appends waiting for the commit leader; more get kResourceExhausted.
   size_t commit_queue_max = 100000;
+  // Committed records waiting for the indexer; the commit leader waits when it is full.
+  size_t index_queue_max = 65536;
   // Maximum number of requests (and bytes) one group commit takes.
   size_t group_commit_requests_max = 1024;
   size_t group_commit_bytes_max = 8ull << 20;

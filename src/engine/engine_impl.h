@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -17,6 +18,21 @@
 #include "engine/sequencer.h"
 
 namespace rdb {
+
+// What the indexer needs of one committed log record (no payloads).
+struct IndexOp {
+  std::string key;
+  uint64_t first_seq = 0;
+  uint64_t first_version = 0;
+  uint32_t count = 0;
+  EventKind last_kind = EventKind::kPut;
+  LogPosition position;
+  std::string idempotency_id;
+
+  uint64_t last_seq() const { return first_seq + count - 1; }
+  uint64_t last_version() const { return first_version + count - 1; }
+  static IndexOp From(const LogRecord& r, LogPosition pos);
+};
 
 // One queued append, owned by the calling thread's stack while it waits.
 struct PendingWrite {
@@ -66,7 +82,20 @@ class Engine::Impl {
 
   Status CheckDataDir();
   Status Recover();
-  Status ApplyToIndex(const LogRecord& record, LogPosition pos);
+  Status ApplyToIndex(const IndexOp& op);
+  // The indexer: applies committed records to the LSM tree off the commit path (indexer.cc).
+  void StartIndexer();
+  void StopIndexer();
+  void IndexerLoop();
+  // Hands committed records to the indexer; blocks while its queue is full (back-pressure).
+  void EnqueueIndexOps(std::vector<IndexOp> ops);
+  // Waits until everything committed up to seq is in the index. Readers call it first, so a read
+  // sees every append acknowledged before it started.
+  Status WaitIndexed(uint64_t seq);
+  void WaitIndexerIdle();
+  // The latest state of a key / an idempotency entry that is committed but maybe not indexed yet.
+  std::optional<index::Latest> PendingLatest(const std::string& key);
+  std::optional<index::IdempotencyEntry> PendingId(const std::string& ikey);
   Result<KeyView*> LookupKey(GroupState* g, const std::string& key);
   Result<std::optional<index::IdempotencyEntry>> LookupId(GroupState* g, const std::string& key,
                                                           const std::string& id);
@@ -96,6 +125,26 @@ class Engine::Impl {
   mutable std::mutex seq_mu_;
   std::condition_variable seq_cv_;
   uint64_t committed_seq_ ABSL_GUARDED_BY(seq_mu_) = 0;
+
+  // The indexer's state. Lock order: mu_ before index_mu_; pending_mu_ is a leaf.
+  std::mutex index_mu_;
+  std::condition_variable index_cv_;    // work arrived / queue space freed / stop
+  std::condition_variable indexed_cv_;  // indexed_seq_ advanced or the indexer failed
+  std::deque<IndexOp> index_queue_ ABSL_GUARDED_BY(index_mu_);
+  uint64_t indexed_seq_ ABSL_GUARDED_BY(index_mu_) = 0;
+  bool indexing_ ABSL_GUARDED_BY(index_mu_) = false;  // the indexer holds popped ops
+  bool index_stop_ ABSL_GUARDED_BY(index_mu_) = false;
+  // Who sleeps on the condition variables, so the hot path only pays for a wake-up when one is
+  // needed (a futex wake per append would cost more than the index work itself).
+  bool indexer_sleeping_ ABSL_GUARDED_BY(index_mu_) = false;
+  int space_waiters_ ABSL_GUARDED_BY(index_mu_) = 0;
+  int indexed_waiters_ ABSL_GUARDED_BY(index_mu_) = 0;
+  Status index_error_ ABSL_GUARDED_BY(index_mu_);
+  std::thread indexer_;
+  std::mutex pending_mu_;
+  std::unordered_map<std::string, index::Latest> pending_latest_ ABSL_GUARDED_BY(pending_mu_);
+  std::unordered_map<std::string, index::IdempotencyEntry> pending_ids_
+      ABSL_GUARDED_BY(pending_mu_);
 
   mutable std::mutex stats_mu_;
   Engine::Stats stats_ ABSL_GUARDED_BY(stats_mu_);

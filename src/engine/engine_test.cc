@@ -419,16 +419,26 @@ TEST_F(EngineTest, DiskFullFailsAppendsKeepsDataAndRecovers) {
   Open();
   Put("k", "before");
   fault.SetNoSpaceAfter(0);
-  auto r = TryPut("k", "during");
+  // Appends into the log's preallocated (already zero-filled) space need no new blocks and succeed,
+  // as on a real disk; the first append that needs space fails.
+  auto during = [](int i) { return "during-" + std::to_string(i) + std::string(4000, '.'); };
+  std::string last = "before";
+  uint64_t version = 1;
+  Result<AppendResult> r = TryPut("k", during(0));
+  for (int i = 1; i < 10000 && r.ok(); i++) {
+    last = during(i - 1);
+    version++;
+    r = TryPut("k", during(i));
+  }
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kNoSpace);
-  EXPECT_EQ(GetPayload("k"), "before");
+  EXPECT_EQ(GetPayload("k"), last);
   fault.ClearNoSpace();
   AppendResult after = Put("k", "after");
-  EXPECT_EQ(after.first_version, 2u);
+  EXPECT_EQ(after.first_version, version + 1);
   Reopen();
   EXPECT_EQ(GetPayload("k"), "after");
-  EXPECT_EQ(engine_->GetKeyState("k")->version, 2u);
+  EXPECT_EQ(engine_->GetKeyState("k")->version, version + 1);
   engine_.reset();
 }
 

@@ -47,6 +47,26 @@ std::string IdempotencyKey(std::string_view key, std::string_view id) {
   return k;
 }
 
+bool ParseIndexKey(std::string_view index_key, ParsedIndexKey* out) {
+  if (index_key.empty()) return false;
+  *out = ParsedIndexKey{};
+  out->tag = index_key[0];
+  std::string_view in = index_key.substr(1);
+  switch (out->tag) {
+    case kLatestTag:
+      out->key = in;
+      return true;
+    case kStreamTag:
+      return GetLengthPrefixed(&in, &out->key) && GetBigEndian64(&in, &out->version) && in.empty();
+    case kIdempotencyTag:
+      if (!GetLengthPrefixed(&in, &out->key)) return false;
+      out->idempotency_id = in;
+      return true;
+    default:
+      return false;
+  }
+}
+
 std::string EncodeLatest(const Latest& v) {
   std::string s;
   PutVarint64(&s, v.version);

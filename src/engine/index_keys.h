@@ -43,6 +43,16 @@ std::string LatestKey(std::string_view key);
 std::string StreamKey(std::string_view key, uint64_t version);
 std::string IdempotencyKey(std::string_view key, std::string_view id);
 
+// An index key taken apart (the inverse of the three functions above), for tools and tests.
+struct ParsedIndexKey {
+  char tag = 0;  // kLatestTag, kStreamTag or kIdempotencyTag
+  std::string_view key;
+  uint64_t version = 0;             // kStreamTag only
+  std::string_view idempotency_id;  // kIdempotencyTag only
+};
+// False if index_key is not in one of the three layouts. Views point into index_key.
+bool ParseIndexKey(std::string_view index_key, ParsedIndexKey* out);
+
 std::string EncodeLatest(const Latest& v);
 bool DecodeLatest(std::string_view in, Latest* v);
 std::string EncodePointer(const Pointer& v);
