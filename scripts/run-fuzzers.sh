@@ -5,6 +5,10 @@ set -euo pipefail
 build=${1:-build/fuzz}
 secs=${FUZZ_SECONDS:-60}
 status=0
+# Real files (a log segment, tables, a manifest) as seeds for the raw modes of the format fuzzers.
+if [ -x "$build/tests/fuzz/make_fuzz_seeds" ]; then
+  "$build/tests/fuzz/make_fuzz_seeds" build/fuzz-corpus || echo "!! make_fuzz_seeds failed; fuzzing without seeds"
+fi
 for bin in "$build"/tests/fuzz/fuzz_*; do
   [ -x "$bin" ] || continue
   name=$(basename "$bin")

@@ -1,4 +1,5 @@
-// libFuzzer target: the engine's index value decoders (latest, stream pointer, idempotency entry).
+// libFuzzer target: the engine's index value decoders (latest, stream pointer, idempotency entry)
+// and the index key parser (whatever it accepts must re-encode to a key that parses the same).
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -18,5 +19,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)rdb::index::DecodePointer(in, &ptr);
   rdb::index::IdempotencyEntry id;
   (void)rdb::index::DecodeIdempotency(in, &id);
+
+  rdb::index::ParsedIndexKey key;
+  if (rdb::index::ParseIndexKey(in, &key)) {
+    std::string again = key.tag == rdb::index::kLatestTag ? rdb::index::LatestKey(key.key)
+                        : key.tag == rdb::index::kStreamTag
+                            ? rdb::index::StreamKey(key.key, key.version)
+                            : rdb::index::IdempotencyKey(key.key, key.idempotency_id);
+    rdb::index::ParsedIndexKey back;
+    RDB_CHECK(rdb::index::ParseIndexKey(again, &back));
+    RDB_CHECK(back.tag == key.tag && back.key == key.key && back.version == key.version &&
+              back.idempotency_id == key.idempotency_id);
+  }
   return 0;
 }
