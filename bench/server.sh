@@ -3,8 +3,9 @@
 # 100-byte payloads, single-event appends at 1, 16 and 64 clients, batched appends (100 events per
 # request, the key varying between requests), and a fixed-rate run at half the 64-client
 # saturation rate (p99 target <= 10 ms). Prints the settings and one table.
-# Usage: bench/server.sh BUILD_DIR   (SYNC_SECONDS=... overrides the 10 s per run)
-# Peers (PostgreSQL/pgbench, Redis Streams/redis-benchmark, etcd) are not driven here yet.
+# Usage: bench/server.sh BUILD_DIR   (SYNC_SECONDS=... overrides the 10 s per run; RESULTS=FILE keeps
+# the raw results, one "label {json}" line per run)
+# bench/peers.sh runs this beside PostgreSQL and Redis Streams and prints the side-by-side table.
 set -euo pipefail
 build=${1:-build/release}
 secs=${SYNC_SECONDS:-10}
@@ -53,3 +54,4 @@ for line in open(sys.argv[1]):
           f"{r['requests_per_sec']:>9.0f} {l['p50']/1000:>7.2f} {l['p99']/1000:>7.2f} "
           f"{l['p999']/1000:>8.2f} {l['max']/1000:>7.2f} {sum(r['errors'].values()):>6}")
 PY
+if [ -n "${RESULTS:-}" ]; then cp "$work/results.txt" "$RESULTS"; fi

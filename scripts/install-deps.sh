@@ -12,8 +12,8 @@ packages=(
   # gRPC and protobuf
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   python3 python3-grpcio python3-grpc-tools python3-protobuf
-  # peers for benchmarks
-  rocksdb-tools
+  # peers for benchmarks (pgbench, initdb and pg_ctl ship in postgresql-15, pulled in by postgresql)
+  rocksdb-tools postgresql redis-server redis-tools
 )
 
 missing=()
