@@ -45,8 +45,6 @@ grpc::Status EventStoreService::Handle(Method method, grpc::ServerContext* ctx, 
         grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                      "too many requests in flight (requests_in_flight_max " +
                          std::to_string(options_.requests_in_flight_max) + "); retry with backoff");
-  } else if (ctx->IsCancelled()) {
-    result = grpc::Status(grpc::StatusCode::CANCELLED, "the client cancelled the request");
   } else if (ctx->deadline() < std::chrono::system_clock::now()) {
     result = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                           "the deadline passed before the request was served");
