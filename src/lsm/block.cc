@@ -1,7 +1,10 @@
 #include "lsm/block.h"
 
+#include <algorithm>
+
 #include "base/check.h"
 #include "base/coding.h"
+#include "lsm/format.h"
 
 namespace rdb::lsm {
 namespace {
@@ -94,10 +97,13 @@ Result<std::shared_ptr<const Block>> Block::Parse(std::string contents) {
   return std::shared_ptr<const Block>(std::move(b));
 }
 
-BlockIter::BlockIter(const Block* block, KeyCompare cmp)
+BlockIter::BlockIter(const Block* block, KeyCompare cmp, size_t min_key_bytes)
     : block_(block),
       data_(block->contents_.data()),
       cmp_(cmp),
+      // Internal keys always need their trailer, whoever builds the iterator.
+      min_key_bytes_(cmp == CompareInternalKey ? std::max(min_key_bytes, kTrailerBytes)
+                                               : min_key_bytes),
       current_(block->restart_offset_),
       next_(block->restart_offset_) {}
 
@@ -133,6 +139,10 @@ bool BlockIter::ParseNext() {
   }
   key_.resize(shared);
   key_.append(in.data(), unshared);
+  if (key_.size() < min_key_bytes_) {
+    Corrupt();
+    return false;
+  }
   value_ = std::string_view(in.data() + unshared, value_bytes);
   next_ = static_cast<uint32_t>(value_.data() + value_bytes - data_);
   return true;
@@ -161,7 +171,7 @@ void BlockIter::Seek(std::string_view target) {
     std::string_view in(data_ + off, limit - off);
     uint32_t shared, unshared, value_bytes;
     if (!DecodeEntryHeader(&in, &shared, &unshared, &value_bytes) || shared != 0 ||
-        in.size() < unshared) {
+        in.size() < unshared || unshared < min_key_bytes_) {
       Corrupt();
       return;
     }

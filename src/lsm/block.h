@@ -65,7 +65,9 @@ class Block {
 // the stack (Get does).
 class BlockIter final : public InternalIterator {
  public:
-  BlockIter(const Block* block, KeyCompare cmp);
+  // Keys shorter than min_key_bytes are reported as corruption (internal keys must hold their
+  // 8-byte trailer before the comparator may look at it).
+  BlockIter(const Block* block, KeyCompare cmp, size_t min_key_bytes = 0);
 
   bool Valid() const override { return current_ < block_->restart_offset_ && status_.ok(); }
   void SeekToFirst() override;
@@ -85,6 +87,7 @@ class BlockIter final : public InternalIterator {
   const Block* block_;
   const char* data_;
   KeyCompare cmp_;
+  size_t min_key_bytes_;
   uint32_t current_;  // offset of the current entry; restart_offset_ when invalid
   uint32_t next_;     // offset of the entry after the current one
   std::string key_;

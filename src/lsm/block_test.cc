@@ -93,5 +93,26 @@ TEST(BlockTest, MalformedBlocksAreCorruptionNotCrashes) {
   }
 }
 
+// Found by fuzz_sst_block: a checksum-valid block holding a key too short to carry the 8-byte
+// internal-key trailer made the internal-key comparator read before the buffer.
+TEST(BlockTest, InternalKeyShorterThanTrailerIsCorruption) {
+  const std::string hex = "0002006162000a006162010500000000000000000000000000000002000000";
+  std::string raw;
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    raw.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  }
+  auto block = Block::Parse(raw);
+  ASSERT_TRUE(block.ok());
+  std::string target = "ab" + std::string(8, '\0');
+  BlockIter seek(block->get(), CompareInternalKey, kTrailerBytes);
+  seek.Seek(target);
+  EXPECT_FALSE(seek.Valid());
+  EXPECT_TRUE(seek.status().IsCorruption());
+  BlockIter scan(block->get(), CompareInternalKey, kTrailerBytes);
+  scan.SeekToFirst();
+  EXPECT_FALSE(scan.Valid());
+  EXPECT_TRUE(scan.status().IsCorruption());
+}
+
 }  // namespace
 }  // namespace rdb::lsm

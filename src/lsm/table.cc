@@ -72,7 +72,7 @@ Status Table::Get(const LookupKey& key, uint64_t bloom_hash, LookupResult* resul
                   std::string* value) const {
   *result = LookupResult::kAbsent;
   if (has_filter_ && !filter_.MayContain(bloom_hash)) return Status::OK();
-  BlockIter index_it(index_.get(), CompareInternalKey);
+  BlockIter index_it(index_.get(), CompareInternalKey, kTrailerBytes);
   index_it.Seek(key.internal_key());
   if (!index_it.Valid()) return BlockStatus(footer_.index, index_it.status());
   std::string_view hv = index_it.value();
@@ -81,7 +81,7 @@ Status Table::Get(const LookupKey& key, uint64_t bloom_hash, LookupResult* resul
     return BlockStatus(footer_.index, Status::Corruption("bad block handle in index"));
   }
   RDB_ASSIGN_OR_RETURN(std::shared_ptr<const Block> block, GetBlock(handle, true));
-  BlockIter it(block.get(), CompareInternalKey);
+  BlockIter it(block.get(), CompareInternalKey, kTrailerBytes);
   it.Seek(key.internal_key());
   if (!it.Valid()) return BlockStatus(handle, it.status());
   ParsedInternalKey parsed;
@@ -104,7 +104,7 @@ class Table::Iter final : public InternalIterator {
   Iter(std::shared_ptr<const Table> table, bool fill_cache)
       : table_(std::move(table)),
         fill_cache_(fill_cache),
-        index_it_(table_->index_.get(), CompareInternalKey) {}
+        index_it_(table_->index_.get(), CompareInternalKey, kTrailerBytes) {}
 
   bool Valid() const override { return data_it_.has_value() && data_it_->Valid(); }
   void SeekToFirst() override {
@@ -153,7 +153,7 @@ class Table::Iter final : public InternalIterator {
       return false;
     }
     block_ = std::move(block).value();
-    data_it_.emplace(block_.get(), CompareInternalKey);
+    data_it_.emplace(block_.get(), CompareInternalKey, kTrailerBytes);
     return true;
   }
 
