@@ -10,10 +10,19 @@
 //     read sees every append acknowledged before it began;
 //   - the log stays the truth: after a crash, recovery replays the log after the index's flushed
 //     seq, whatever the indexer had or had not done.
+#include <chrono>
+
 #include "engine/engine_impl.h"
 #include "spdlog/spdlog.h"
 
 namespace rdb {
+namespace {
+
+// The indexer wakes for this many queued records, for a reader waiting on it, or every tick.
+constexpr size_t kIndexBatchMin = 128;
+constexpr std::chrono::milliseconds kIndexTick{1};
+
+}  // namespace
 
 IndexOp IndexOp::From(const LogRecord& r, LogPosition pos) {
   IndexOp op;
@@ -68,10 +77,16 @@ void Engine::Impl::IndexerLoop() {
   for (;;) {
     {
       std::unique_lock lock(index_mu_);
-      while (index_queue_.empty() && !index_stop_) {
+      // Sleep until a batch is worth a wake-up, someone waits for the index, or the tick passes:
+      // waking per append would cost more than the index work itself.
+      for (;;) {
+        if (index_stop_) break;
+        bool urgent = indexed_waiters_ > 0 || space_waiters_ > 0;
+        if (!index_queue_.empty() && (urgent || index_queue_.size() >= kIndexBatchMin)) break;
         indexer_sleeping_ = true;
-        index_cv_.wait(lock);
+        auto woke = index_cv_.wait_for(lock, kIndexTick);
         indexer_sleeping_ = false;
+        if (woke == std::cv_status::timeout && !index_queue_.empty()) break;
       }
       if (index_queue_.empty()) return;  // stopping, and everything is applied
       // Take what is there (bounded), so one wake-up applies many records.
@@ -113,8 +128,9 @@ void Engine::Impl::IndexerLoop() {
       if (!s.ok() && space_waiters_ > 0) index_cv_.notify_all();
     }
     if (!s.ok()) {
-      SetFatal(s.Annotate("index update failed (the log has every acknowledged append; a restart "
-                          "rebuilds the index from it)"));
+      SetFatal(
+          s.Annotate("index update failed (the log has every acknowledged append; a restart "
+                     "rebuilds the index from it)"));
     }
   }
 }
@@ -127,13 +143,14 @@ void Engine::Impl::EnqueueIndexOps(std::vector<IndexOp> ops) {
     space_waiters_--;
   }
   for (IndexOp& op : ops) index_queue_.push_back(std::move(op));
-  if (indexer_sleeping_) index_cv_.notify_all();
+  if (indexer_sleeping_ && index_queue_.size() >= kIndexBatchMin) index_cv_.notify_all();
 }
 
 Status Engine::Impl::WaitIndexed(uint64_t seq) {
   std::unique_lock lock(index_mu_);
   while (indexed_seq_ < seq && index_error_.ok()) {
     indexed_waiters_++;
+    if (indexer_sleeping_) index_cv_.notify_all();
     indexed_cv_.wait(lock);
     indexed_waiters_--;
   }
@@ -144,6 +161,7 @@ void Engine::Impl::WaitIndexerIdle() {
   std::unique_lock lock(index_mu_);
   while (!(index_queue_.empty() && !indexing_) && index_error_.ok()) {
     indexed_waiters_++;
+    if (indexer_sleeping_) index_cv_.notify_all();
     indexed_cv_.wait(lock);
     indexed_waiters_--;
   }
