@@ -5,6 +5,7 @@ import sys
 
 rows = {}  # (label, bench) -> {"rocksdb": (ops, p50, p99), "rdeebee": (...)}
 extra = {}
+seconds = {}
 pending = None  # (label, bench) of the last db_bench result line waiting for its percentiles
 
 for line in open(sys.argv[1]):
@@ -12,10 +13,12 @@ for line in open(sys.argv[1]):
     if not m:
         continue
     label, text = m.groups()
-    r = re.match(r"RESULT name=(\w+) .*?ops_per_sec=([\d.]+) p50_us=([\d.]+) p99_us=([\d.]+)(.*)", text)
+    r = re.match(r"RESULT name=(\w+) .*?seconds=([\d.]+) ops_per_sec=([\d.]+) p50_us=([\d.]+) "
+                 r"p99_us=([\d.]+)(.*)", text)
     if r:
-        name, ops, p50, p99, rest = r.groups()
+        name, secs, ops, p50, p99, rest = r.groups()
         rows.setdefault((label, name), {})["rdeebee"] = (float(ops), float(p50), float(p99))
+        seconds[(label, name)] = float(secs)
         extra[(label, name)] = rest.strip()
         continue
     d = re.match(r"(\w+)\s+:\s+([\d.]+) micros/op (\d+) ops/sec", text)
@@ -47,7 +50,7 @@ for (label, name), v in rows.items():
     ratio = f"{us[0] / rk[0]:>12.2f}" if rk and us and rk[0] else f"{'-':>12}"
     if name == "reopen" and us:
         us_s = f"{'':>14} {'':>8} {'':>8}"
-        ratio = f"{us[1] / 1e6:>10.2f} s"
+        ratio = f"{seconds[(label, name)]:>10.2f} s"
     print(f"{title:34} {rk_s} | {us_s} | {ratio}")
 print()
 for (label, name), e in extra.items():
