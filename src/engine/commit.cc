@@ -19,11 +19,20 @@ size_t RequestBytes(const AppendRequest& r) {
   return n;
 }
 
+size_t ReplicatedBytes(const LogRecord& r) {
+  size_t n = r.key.size() + r.idempotency_id.size();
+  for (const LogEvent& e : r.events) n += e.payload.size() + e.event_type.size() + 8;
+  return n;
+}
+
 std::string ExpectedName(const ExpectedVersion& e) {
   switch (e.kind) {
-    case ExpectedVersion::Kind::kAny: return "any";
-    case ExpectedVersion::Kind::kNoStream: return "none";
-    case ExpectedVersion::Kind::kExact: return std::to_string(e.version);
+    case ExpectedVersion::Kind::kAny:
+      return "any";
+    case ExpectedVersion::Kind::kNoStream:
+      return "none";
+    case ExpectedVersion::Kind::kExact:
+      return std::to_string(e.version);
   }
   return "?";
 }
@@ -54,10 +63,9 @@ Status Engine::Impl::ValidateRequest(const AppendRequest& r) const {
       return Status::InvalidArgument("unknown event kind");
     }
     if (e.payload.size() > options_.payload_bytes_max) {
-      return Status::InvalidArgument("payload is " + std::to_string(e.payload.size()) +
-                                     " bytes; the maximum is " +
-                                     std::to_string(options_.payload_bytes_max) +
-                                     " (payload_bytes_max)");
+      return Status::InvalidArgument(
+          "payload is " + std::to_string(e.payload.size()) + " bytes; the maximum is " +
+          std::to_string(options_.payload_bytes_max) + " (payload_bytes_max)");
     }
     if (e.kind == EventKind::kDelete && !e.payload.empty()) {
       return Status::InvalidArgument("a DELETE event carries no payload");
@@ -70,15 +78,14 @@ Status Engine::Impl::ValidateRequest(const AppendRequest& r) const {
     total += e.payload.size() + e.event_type.size();
   }
   if (total > kBatchBytesMax) {
-    return Status::InvalidArgument("batch is " + std::to_string(total) +
-                                   " bytes; the maximum is " + std::to_string(kBatchBytesMax) +
-                                   " (batch_bytes_max)");
+    return Status::InvalidArgument("batch is " + std::to_string(total) + " bytes; the maximum is " +
+                                   std::to_string(kBatchBytesMax) + " (batch_bytes_max)");
   }
   return Status::OK();
 }
 
 Result<AppendResult> Engine::Impl::Submit(PendingWrite* w) {
-  w->bytes = w->request ? RequestBytes(*w->request) : w->replicated->key.size() + 64;
+  w->bytes = w->request ? RequestBytes(*w->request) : ReplicatedBytes(*w->replicated);
   std::unique_lock lock(mu_);
   if (closed_) return Status::Unavailable("the database is shutting down");
   if (!fatal_.ok()) return fatal_;
@@ -107,7 +114,14 @@ Result<AppendResult> Engine::Impl::Submit(PendingWrite* w) {
   }
   lock.lock();
   for (size_t i = 0; i < group.size(); i++) queue_.pop_front();
-  for (PendingWrite* p : group) {
+  RDB_CHECK(!w->deferred);  // the first request of a group depends on no other
+  for (auto it = group.rbegin(); it != group.rend(); ++it) {
+    PendingWrite* p = *it;
+    if (p->deferred) {
+      p->deferred = false;
+      queue_.push_front(p);  // keeps its place ahead of later arrivals
+      continue;
+    }
     p->done = true;
     if (p != w) p->cv.notify_one();
   }
@@ -164,6 +178,10 @@ Status Engine::Impl::PrepareWrite(GroupState* g, PendingWrite* w, uint64_t now_m
   if (w->replicated != nullptr) {
     rec = *w->replicated;
     RDB_ASSIGN_OR_RETURN(KeyView * kv, LookupKey(g, std::string(rec.key)));
+    if (rec.first_version != kv->latest.version + 1 && kv->written_in_group) {
+      w->deferred = true;
+      return Status::OK();
+    }
     if (rec.first_version != kv->latest.version + 1) {
       return Status::FailedPrecondition("replicated record has version " +
                                         std::to_string(rec.first_version) + " but the key is at " +
@@ -177,15 +195,20 @@ Status Engine::Impl::PrepareWrite(GroupState* g, PendingWrite* w, uint64_t now_m
     }
     RDB_RETURN_IF_ERROR(sequencer_->Advance(rec.last_seq()));
     kv->latest = {rec.last_version(), rec.events.back().kind, {rec.last_seq(), {}, 0}};
+    kv->written_in_group = true;
   } else {
     AppendRequest& r = *w->request;
     RDB_ASSIGN_OR_RETURN(KeyView * kv, LookupKey(g, r.key));
     if (!r.idempotency_id.empty()) {
+      if (g->ids.count(index::IdempotencyKey(r.key, r.idempotency_id)) > 0) {
+        w->deferred = true;  // the original is in this group and not written yet
+        return Status::OK();
+      }
       RDB_ASSIGN_OR_RETURN(auto prior, LookupId(g, r.key, r.idempotency_id));
       if (prior.has_value()) {
-        w->result = AppendResult{prior->first_seq, prior->first_seq + prior->count - 1,
-                                 prior->first_version, prior->first_version + prior->count - 1,
-                                 true};
+        w->result =
+            AppendResult{prior->first_seq, prior->first_seq + prior->count - 1,
+                         prior->first_version, prior->first_version + prior->count - 1, true};
         return Status::OK();
       }
     }
@@ -193,14 +216,18 @@ Status Engine::Impl::PrepareWrite(GroupState* g, PendingWrite* w, uint64_t now_m
     const ExpectedVersion& ev = r.expected;
     bool mismatch = (ev.kind == ExpectedVersion::Kind::kNoStream && actual != 0) ||
                     (ev.kind == ExpectedVersion::Kind::kExact && actual != ev.version);
+    const bool not_found =
+        w->delete_requires_present && (actual == 0 || kv->latest.kind == EventKind::kDelete);
+    if ((mismatch || not_found) && kv->written_in_group) {
+      w->deferred = true;  // decided against a write of this group that may still fail
+      return Status::OK();
+    }
     if (mismatch) {
       return Status::FailedPrecondition("expected version " + ExpectedName(ev) +
                                         " but the key is at version " + std::to_string(actual))
           .WithActualVersion(actual);
     }
-    if (w->delete_requires_present && (actual == 0 || kv->latest.kind == EventKind::kDelete)) {
-      return Status::NotFound("key not found; nothing was deleted");
-    }
+    if (not_found) return Status::NotFound("key not found; nothing was deleted");
     RDB_ASSIGN_OR_RETURN(uint64_t first_seq, sequencer_->Next(r.events.size()));
     rec.first_seq = first_seq;
     rec.first_version = actual + 1;
@@ -210,9 +237,10 @@ Status Engine::Impl::PrepareWrite(GroupState* g, PendingWrite* w, uint64_t now_m
     rec.events.reserve(r.events.size());
     for (const EventData& e : r.events) rec.events.push_back({e.kind, e.event_type, e.payload});
     kv->latest = {rec.last_version(), rec.events.back().kind, {rec.last_seq(), {}, 0}};
+    kv->written_in_group = true;
     if (!r.idempotency_id.empty()) {
       g->ids[index::IdempotencyKey(r.key, r.idempotency_id)] = {rec.first_seq, rec.first_version,
-                                                                 rec.events.size()};
+                                                                rec.events.size()};
     }
   }
   EncodeRecordBody(rec, &p.body);
@@ -242,6 +270,8 @@ void Engine::Impl::CommitGroup(std::vector<PendingWrite*>& group) {
     Status s = PrepareWrite(&g, w, now_ms, &prepared);
     if (!s.ok()) w->result = s;
   }
+  // Nothing of this group may be acknowledged before its writes are durable; deferred requests are
+  // decided again by the next group, against what this one really wrote.
   if (prepared.empty()) return;
 
   std::vector<std::string> bodies;
@@ -277,8 +307,8 @@ void Engine::Impl::CommitGroup(std::vector<PendingWrite*>& group) {
   {
     std::lock_guard lock(pending_mu_);
     for (const IndexOp& op : ops) {
-      pending_latest_[op.key] = {op.last_version(), op.last_kind,
-                                 {op.last_seq(), op.position, op.count - 1}};
+      pending_latest_[op.key] = {
+          op.last_version(), op.last_kind, {op.last_seq(), op.position, op.count - 1}};
       if (!op.idempotency_id.empty()) {
         pending_ids_[index::IdempotencyKey(op.key, op.idempotency_id)] = {
             op.first_seq, op.first_version, op.count};
@@ -298,8 +328,8 @@ void Engine::Impl::CommitGroup(std::vector<PendingWrite*>& group) {
   for (Prepared& p : prepared) {
     const LogRecord& r = p.record;
     if (!p.w->result.has_value()) {
-      p.w->result = AppendResult{r.first_seq, r.last_seq(), r.first_version, r.last_version(),
-                                 false};
+      p.w->result =
+          AppendResult{r.first_seq, r.last_seq(), r.first_version, r.last_version(), false};
     }
     events += r.events.size();
   }
@@ -321,6 +351,16 @@ Status Engine::Impl::TruncateAfter(uint64_t seq) {
   WaitIndexerIdle();
   RDB_RETURN_IF_ERROR(log_->TruncateAfter(seq));
   RDB_RETURN_IF_ERROR(index_->DropUnflushed());
+  if (index_->flushed_seq() > seq) {
+    // A flush finished between the check above and DropUnflushed: the index now holds entries for
+    // records the log no longer has. Refuse writes; a restart cannot fix this silently either, so
+    // say so plainly.
+    Status s = Status::FailedPrecondition(
+        "truncation raced with an index flush past seq " + std::to_string(seq) +
+        "; the index must be rebuilt from the log (move the index/ directory aside and restart)");
+    SetFatal(s);
+    return s;
+  }
   {
     std::lock_guard lock(pending_mu_);
     pending_latest_.clear();

@@ -14,6 +14,11 @@ constexpr std::string_view kFormatFileHeader = "rdeebee data directory, format "
 
 bool IsSystemKey(std::string_view key) { return !key.empty() && key[0] == kSystemKeyPrefix; }
 
+// What an event weighs in a response (kReadBytesMax): its bytes plus a little for the fixed fields.
+size_t EventBytes(const Event& e) {
+  return e.key.size() + e.payload.size() + e.event_type.size() + e.idempotency_id.size() + 32;
+}
+
 }  // namespace
 
 Status ValidateKey(std::string_view key, bool system) {
@@ -130,9 +135,11 @@ Status Engine::Impl::Recover() {
   {
     std::lock_guard lock(index_mu_);
     indexed_seq_ = log_->last_seq();
+    indexed_cv_.notify_all();  // after a truncation, waiters for higher seqs must re-check
   }
   if (records > 0) {
-    spdlog::info("recovery: replayed {} log records after seq {} into the index", records, from - 1);
+    spdlog::info("recovery: replayed {} log records after seq {} into the index", records,
+                 from - 1);
   }
   return Status::OK();
 }
@@ -217,7 +224,7 @@ Result<ReadResult> Engine::Impl::ReadStream(const ReadStreamRequest& req) {
   size_t bytes = 0;
   ReadRecord cache;
   while (v >= 1 && v <= state.version) {
-    if (out.events.size() >= req.limit || bytes >= kReadBytesMax) {
+    if (out.events.size() >= req.limit) {
       out.next = v;
       break;
     }
@@ -230,7 +237,12 @@ Result<ReadResult> Engine::Impl::ReadStream(const ReadStreamRequest& req) {
     }
     Event e;
     RDB_RETURN_IF_ERROR(ReadEvent(ptr, req.key, &cache, &e));
-    bytes += e.payload.size() + e.key.size();
+    const size_t size = EventBytes(e);
+    if (!out.events.empty() && bytes + size > kReadBytesMax) {
+      out.next = v;  // a response holds at most kReadBytesMax; the next one starts here
+      break;
+    }
+    bytes += size;
     out.events.push_back(std::move(e));
     v = forward ? v + 1 : v - 1;
   }
@@ -255,7 +267,7 @@ Result<ReadResult> Engine::Impl::ReadAll(const ReadAllRequest& req) {
     for (size_t i = 0; i < r.events.size(); i++) {
       uint64_t seq = r.first_seq + i;
       if (seq < req.from_seq || seq > end) continue;
-      if (out.events.size() >= req.limit || bytes >= kReadBytesMax) {
+      if (out.events.size() >= req.limit) {
         out.next = seq;
         return out;
       }
@@ -270,7 +282,12 @@ Result<ReadResult> Engine::Impl::ReadAll(const ReadAllRequest& req) {
       e.idempotency_id.assign(r.idempotency_id);
       e.timestamp_ms = r.timestamp_ms;
       e.epoch = r.epoch;
-      bytes += e.payload.size() + e.key.size();
+      const size_t size = EventBytes(e);
+      if (!out.events.empty() && bytes + size > kReadBytesMax) {
+        out.next = seq;
+        return out;
+      }
+      bytes += size;
       out.events.push_back(std::move(e));
     }
   }
@@ -288,9 +305,8 @@ uint64_t Engine::Impl::last_seq() const {
 
 uint64_t Engine::Impl::WaitForSeq(uint64_t seq, uint64_t timeout_ms) {
   std::unique_lock lock(seq_mu_);
-  seq_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] {
-    return committed_seq_ > seq;
-  });
+  seq_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                   [&] { return committed_seq_ > seq; });
   return committed_seq_;
 }
 

@@ -70,8 +70,8 @@ struct AppendRequest {
   std::string key;
   std::vector<EventData> events;  // 1..kBatchEventsMax, all on `key`, stored atomically
   ExpectedVersion expected;
-  std::string idempotency_id;     // empty = none
-  bool system = false;            // allow a '$' key (internal callers only)
+  std::string idempotency_id;  // empty = none
+  bool system = false;         // allow a '$' key (internal callers only)
 };
 
 struct AppendResult {
@@ -151,7 +151,7 @@ class Engine {
   // Sequential access to the committed log from a seq (CDC and replication).
   Result<std::unique_ptr<LogReader>> NewLogReader(uint64_t from_seq);
 
-  uint64_t last_seq() const;       // highest committed seq (0 if empty)
+  uint64_t last_seq() const;  // highest committed seq (0 if empty)
   // Blocks until last_seq() > seq or timeout; returns last_seq().
   uint64_t WaitForSeq(uint64_t seq, uint64_t timeout_ms);
 

@@ -41,6 +41,9 @@ struct PendingWrite {
   bool delete_requires_present = false;   // Delete(): an absent key is kNotFound
   size_t bytes = 0;
   bool done = false;
+  // Its outcome depended on an earlier request of the same group that might still fail to be
+  // written: it goes back to the queue and is decided by the next group instead.
+  bool deferred = false;
   std::optional<Result<AppendResult>> result;
   std::condition_variable cv;
 };
@@ -68,7 +71,8 @@ class Engine::Impl {
  private:
   // Per-group view of a key's state: the index plus what earlier requests of the same group did.
   struct KeyView {
-    index::Latest latest;  // version 0 = no events
+    index::Latest latest;           // version 0 = no events
+    bool written_in_group = false;  // `latest` comes from an earlier request of this group
   };
   struct GroupState {
     std::unordered_map<std::string, KeyView> keys;
@@ -83,6 +87,7 @@ class Engine::Impl {
   Status CheckDataDir();
   Status Recover();
   Status ApplyToIndex(const IndexOp& op);
+  Status ApplyWithRetry(const IndexOp& op);
   // The indexer: applies committed records to the LSM tree off the commit path (indexer.cc).
   void StartIndexer();
   void StopIndexer();

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
 #include <set>
 #include <thread>
@@ -160,6 +161,66 @@ TEST_F(EngineTest, IdempotentRetryWithinOneGroupCommit) {
   auto state = engine_->GetKeyState("k");
   ASSERT_TRUE(state.ok());
   EXPECT_EQ(state->version, 1u);
+}
+
+// A retry that shares a group commit with its original must not be acknowledged if the group's
+// write fails: every success a caller sees refers to an event that is really stored.
+TEST_F(EngineTest, NoAcknowledgementRestsOnAFailedWriteOfTheSameGroup) {
+  FaultEnv fault(Env::Posix());
+  env_ = &fault;
+  Open();
+  for (int round = 0; round < 10; round++) {
+    const std::string id = "retry-" + std::to_string(round);
+    const std::string key = "k" + std::to_string(round % 3);
+    // Hold one group commit in a slow fsync so the next requests queue up and share a group, then
+    // make that group's write fail.
+    fault.SetSyncDelayMs(30);
+    std::thread holder([&] { (void)TryPut("holder", "x"); });  // may itself get the error
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    fault.InjectError(FaultEnv::Op::kAppend, Status::IoError("EIO (injected)"), 1);
+    std::vector<std::thread> threads;
+    std::vector<Result<AppendResult>> results(6, Status::Unavailable("not run"));
+    for (int t = 0; t < 6; t++) {
+      threads.emplace_back([&, t] {
+        results[t] = t % 2 == 0 ? TryPut(key, "v", ExpectedVersion::Any(), id)
+                                : engine_->Delete(key, ExpectedVersion::Any(), "");
+      });
+    }
+    holder.join();
+    for (auto& th : threads) th.join();
+    fault.SetSyncDelayMs(0);
+    fault.ClearErrors();
+    for (auto& r : results) {
+      if (!r.ok()) continue;
+      ReadStreamRequest rs;
+      rs.key = key;
+      rs.from_version = r->first_version;
+      rs.limit = 1;
+      auto h = engine_->ReadStream(rs);
+      ASSERT_TRUE(h.ok());
+      ASSERT_EQ(h->events.size(), 1u)
+          << "acknowledged version " << r->first_version << " is not stored";
+      EXPECT_EQ(h->events[0].seq, r->first_seq);
+    }
+  }
+  engine_.reset();
+}
+
+TEST_F(EngineTest, ResponsesStayWithinTheByteLimit) {
+  Open();
+  const std::string big(3 << 20, 'x');
+  for (int i = 0; i < 8; i++) Put("big", big);
+  ReadAllRequest ra;
+  auto all = engine_->ReadAll(ra);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->events.size(), 5u);  // 5 x 3 MiB fits in 16 MiB, a sixth would not
+  EXPECT_EQ(all->next, all->events.back().seq + 1);
+  ReadStreamRequest rs;
+  rs.key = "big";
+  auto h = engine_->ReadStream(rs);
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->events.size(), 5u);
+  EXPECT_EQ(h->next, 6u);
 }
 
 TEST_F(EngineTest, BatchIsAtomicWithConsecutiveVersionsAndSeqs) {
@@ -406,7 +467,8 @@ TEST_F(EngineTest, SecondOpenOfTheSameDirectoryIsRefused) {
 TEST_F(EngineTest, IncompatibleFormatVersionIsRefused) {
   Open();
   engine_.reset();
-  ASSERT_TRUE(WriteFileAtomic(env_, dir_.File("FORMAT"), "rdeebee data directory, format 9\n").ok());
+  ASSERT_TRUE(
+      WriteFileAtomic(env_, dir_.File("FORMAT"), "rdeebee data directory, format 9\n").ok());
   auto e = Engine::Open(Options());
   ASSERT_FALSE(e.ok());
   EXPECT_EQ(e.status().code(), Code::kNotSupported);

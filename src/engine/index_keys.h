@@ -1,7 +1,7 @@
 // How the engine lays out its index entries in the LSM tree (docs/design/engine.md).
 //
-//   'L' key                              -> latest: version, seq, kind, log position, index in record
-//   'S' varint(len) key BE64(version)    -> stream entry: seq, log position, index in record
+//   'L' key                              -> latest: version, seq, kind, log position, index in
+//   record 'S' varint(len) key BE64(version)    -> stream entry: seq, log position, index in record
 //   'I' varint(len) key idempotency_id   -> append result: first seq, first version, count
 //
 // Values hold positions into the event log, never payloads (WiscKey-style): the log is written once

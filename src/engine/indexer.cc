@@ -10,7 +10,9 @@
 //     read sees every append acknowledged before it began;
 //   - the log stays the truth: after a crash, recovery replays the log after the index's flushed
 //     seq, whatever the indexer had or had not done.
+#include <algorithm>
 #include <chrono>
+#include <thread>
 
 #include "engine/engine_impl.h"
 #include "spdlog/spdlog.h"
@@ -101,7 +103,7 @@ void Engine::Impl::IndexerLoop() {
     }
     Status s;
     for (const IndexOp& op : batch) {
-      s = ApplyToIndex(op);
+      s = ApplyWithRetry(op);
       if (!s.ok()) break;
     }
     if (s.ok()) {
@@ -112,7 +114,10 @@ void Engine::Impl::IndexerLoop() {
           pending_latest_.erase(it);
         }
         if (!op.idempotency_id.empty()) {
-          pending_ids_.erase(index::IdempotencyKey(op.key, op.idempotency_id));
+          auto id = pending_ids_.find(index::IdempotencyKey(op.key, op.idempotency_id));
+          if (id != pending_ids_.end() && id->second.first_seq == op.first_seq) {
+            pending_ids_.erase(id);
+          }
         }
       }
     }
@@ -131,7 +136,26 @@ void Engine::Impl::IndexerLoop() {
       SetFatal(
           s.Annotate("index update failed (the log has every acknowledged append; a restart "
                      "rebuilds the index from it)"));
+      return;  // applying later records over a hole would make the index lie
     }
+  }
+}
+
+// A write stall that outlasts the tree's limit (e.g. flushes failing on a full disk) is temporary:
+// keep the op and retry, so the engine recovers once space returns. The commit leader feels it as
+// back-pressure through the bounded queue. Re-applying an op is idempotent.
+Status Engine::Impl::ApplyWithRetry(const IndexOp& op) {
+  uint64_t backoff_ms = 10;
+  for (;;) {
+    Status s = ApplyToIndex(op);
+    if (s.code() != Code::kResourceExhausted) return s;
+    {
+      std::lock_guard lock(index_mu_);
+      if (index_stop_) return s;
+    }
+    spdlog::warn("index update stalled ({}); retrying in {} ms", s.message(), backoff_ms);
+    std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
+    backoff_ms = std::min<uint64_t>(backoff_ms * 2, 1000);
   }
 }
 
@@ -159,7 +183,8 @@ Status Engine::Impl::WaitIndexed(uint64_t seq) {
 
 void Engine::Impl::WaitIndexerIdle() {
   std::unique_lock lock(index_mu_);
-  while (!(index_queue_.empty() && !indexing_) && index_error_.ok()) {
+  // Waits for a running batch even after an error, so nobody touches the tree beside it.
+  while (indexing_ || (!index_queue_.empty() && index_error_.ok())) {
     indexed_waiters_++;
     if (indexer_sleeping_) index_cv_.notify_all();
     indexed_cv_.wait(lock);

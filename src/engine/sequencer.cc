@@ -66,6 +66,9 @@ Result<uint64_t> LocalSequencer::Next(uint64_t count) {
 }
 
 Status LocalSequencer::Advance(uint64_t seq) {
+  if (seq > kSeqMax) {
+    return Status::InvalidArgument("seq " + std::to_string(seq) + " is above the 53-bit limit");
+  }
   if (seq < next_) return Status::OK();
   if (seq + 1 > reserved_) RDB_RETURN_IF_ERROR(Reserve(seq + 1));
   next_ = seq + 1;

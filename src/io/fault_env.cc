@@ -1,7 +1,9 @@
 #include "io/fault_env.h"
 
 #include <algorithm>
+#include <chrono>
 #include <random>
+#include <thread>
 
 namespace rdb {
 namespace {
@@ -23,6 +25,9 @@ class FaultWritableFile final : public WritableFile {
     return Status::OK();
   }
   Status Sync() override {
+    if (uint32_t ms = env_->sync_delay_ms()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    }
     RDB_RETURN_IF_ERROR(env_->MaybeFail(FaultEnv::Op::kSync));
     RDB_RETURN_IF_ERROR(base_->Sync());
     env_->RecordSync(path_, base_->Size());

@@ -19,6 +19,7 @@
 // Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <set>
@@ -44,6 +45,10 @@ class FaultEnv final : public Env {
   void ClearNoSpace();
   void InjectError(Op op, Status status, int count = 1);
   void ClearErrors();
+  // Makes every file Sync() take at least this long (0 = off): lets a test hold a group commit in
+  // its fsync while other writers queue behind it.
+  void SetSyncDelayMs(uint32_t ms) { sync_delay_ms_.store(ms); }
+  uint32_t sync_delay_ms() const { return sync_delay_ms_.load(); }
 
   Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override;
   Result<std::unique_ptr<WritableFile>> ReopenWritableFile(const std::string& path) override;
@@ -96,6 +101,7 @@ class FaultEnv final : public Env {
   void UndoWrites(const std::string& path, FileState* st, size_t from, uint64_t keep_bytes);
 
   Env* const base_;
+  std::atomic<uint32_t> sync_delay_ms_{0};
   std::mutex mu_;
   std::map<std::string, FileState> files_ ABSL_GUARDED_BY(mu_);
   std::map<Op, std::pair<Status, int>> errors_ ABSL_GUARDED_BY(mu_);
