@@ -224,7 +224,7 @@ Status Engine::Impl::PrepareWrite(GroupState* g, PendingWrite* w, uint64_t now_m
     }
     if (mismatch) {
       return Status::FailedPrecondition("expected version " + ExpectedName(ev) +
-                                        " but the key is at version " + std::to_string(actual))
+                                        "; actual version " + std::to_string(actual))
           .WithActualVersion(actual);
     }
     if (not_found) return Status::NotFound("key not found; nothing was deleted");
