@@ -157,13 +157,17 @@ TEST(LsmFaultTest, OpensWithAFullDiskAndCatchesUpLater) {
   FaultEnv env(Env::Posix());
   std::mt19937_64 rng(11);
   std::vector<Op> ops = RandomOps(1, 2000, &rng);
+  // The 1000 writes made while the disk is full must fit in the mutable and immutable memtables
+  // (entries plus their hash index).
+  LsmOptions o = FaultOptions(&env);
+  o.memtable_bytes = 48 << 10;
   {
-    auto tree = std::move(LsmTree::Open(FaultOptions(&env), dir.path())).value();
+    auto tree = std::move(LsmTree::Open(o, dir.path())).value();
     for (size_t i = 0; i < 1000; i++) ASSERT_TRUE(Apply(tree.get(), ops[i]).ok());
     ASSERT_TRUE(tree->Flush().ok());
   }
   env.SetNoSpaceAfter(0);
-  auto opened = LsmTree::Open(FaultOptions(&env), dir.path());
+  auto opened = LsmTree::Open(o, dir.path());
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
   auto tree = std::move(opened).value();
   EXPECT_EQ(tree->flushed_seq(), 1000u);
@@ -176,7 +180,7 @@ TEST(LsmFaultTest, OpensWithAFullDiskAndCatchesUpLater) {
   ASSERT_TRUE(tree->Close().ok());
   tree.reset();
   env.DropUnsyncedData();
-  tree = std::move(LsmTree::Open(FaultOptions(&env), dir.path())).value();
+  tree = std::move(LsmTree::Open(o, dir.path())).value();
   EXPECT_EQ(tree->flushed_seq(), ops.back().seq);
   ExpectTreeEquals(tree.get(), ModelAt(ops, UINT64_MAX), "after space returned");
 }

@@ -61,7 +61,9 @@ LsmTreeImpl::~LsmTreeImpl() { (void)Close(); }
 
 std::shared_ptr<MemTable> LsmTreeImpl::NewMemTable() const {
   size_t block = std::clamp<size_t>(options_.memtable_bytes / 32, 4 << 10, 256 << 10);
-  return std::make_shared<MemTable>(block);
+  // About one hash bucket per 128 bytes of budget: short chains for small entries, and the
+  // bucket array (counted in the budget) stays at 1/16 of it.
+  return std::make_shared<MemTable>(block, options_.memtable_bytes / 128);
 }
 
 Status LsmTreeImpl::CheckOpenTables(const Version& v) {

@@ -1,5 +1,10 @@
 #include "lsm/memtable.h"
 
+#include <algorithm>
+#include <bit>
+
+#include <xxhash.h>
+
 namespace rdb::lsm {
 namespace {
 
@@ -17,6 +22,10 @@ inline const char* DecodeTrustedVarint32(const char* p, uint32_t* v) {
   }
   *v = result;
   return p;
+}
+
+inline uint64_t KeyHash(std::string_view user_key) {
+  return XXH3_64bits(user_key.data(), user_key.size());
 }
 
 inline std::string_view EntryValue(std::string_view ikey) {
@@ -41,14 +50,19 @@ int MemTable::EntryCmp::operator()(const char* entry, const SearchKey& key) cons
   return t > key.trailer ? -1 : (t < key.trailer ? 1 : 0);
 }
 
-MemTable::MemTable(size_t arena_block_bytes)
-    : arena_(arena_block_bytes), list_(EntryCmp{}, &arena_) {}
+MemTable::MemTable(size_t arena_block_bytes, size_t hash_buckets)
+    : arena_(arena_block_bytes),
+      list_(EntryCmp{}, &arena_),
+      bucket_count_(std::bit_ceil(std::clamp(hash_buckets, kHashBucketsMin, kHashBucketsMax))),
+      buckets_(new Bucket[bucket_count_]) {
+  for (size_t i = 0; i < bucket_count_; i++) buckets_[i].store(nullptr, std::memory_order_relaxed);
+}
 
 void MemTable::Add(uint64_t seq, ValueType type, std::string_view key, std::string_view value,
                    uint64_t log_seq) {
   size_t ikey_bytes = key.size() + kTrailerBytes;
   size_t total = VarintLength(ikey_bytes) + ikey_bytes + VarintLength(value.size()) + value.size();
-  char* buf = list_.AllocateKey(total);
+  char* buf = list_.AllocateKey(total, kChainBytes);
   char* p = EncodeVarint64(buf, ikey_bytes);
   const char* stored_key = p;
   if (!key.empty()) std::memcpy(p, key.data(), key.size());
@@ -59,6 +73,12 @@ void MemTable::Add(uint64_t seq, ValueType type, std::string_view key, std::stri
   p = EncodeVarint64(p, value.size());
   if (!value.empty()) std::memcpy(p, value.data(), value.size());
   list_.Insert(buf, SearchKey{std::string_view(stored_key, key.size()), trailer});
+
+  const uint64_t hash = KeyHash(key);
+  Bucket& bucket = buckets_[hash & (bucket_count_ - 1)];
+  const char* older = bucket.load(std::memory_order_relaxed);
+  std::memcpy(buf - kChainBytes, &older, kChainBytes);
+  bucket.store(buf, std::memory_order_release);
 
   if (first_log_seq_.load(std::memory_order_relaxed) == 0 &&
       entries_.load(std::memory_order_relaxed) == 0) {
@@ -72,11 +92,17 @@ void MemTable::Add(uint64_t seq, ValueType type, std::string_view key, std::stri
 }
 
 LookupResult MemTable::Get(const LookupKey& key, std::string* value) const {
-  SkipList<EntryCmp>::Iterator it(&list_);
-  it.Seek(SearchKey{key.user_key(), ExtractTrailer(key.internal_key())});
-  if (!it.Valid()) return LookupResult::kAbsent;
-  std::string_view found = MemEntryKey(it.key());
-  if (CompareUserKey(ExtractUserKey(found), key.user_key()) != 0) return LookupResult::kAbsent;
+  // A LookupKey asks for the newest entry, which is the first match on the key's chain.
+  const std::string_view user_key = key.user_key();
+  const uint64_t hash = KeyHash(user_key);
+  const char* entry = buckets_[hash & (bucket_count_ - 1)].load(std::memory_order_acquire);
+  std::string_view found;
+  while (entry != nullptr) {
+    found = MemEntryKey(entry);
+    if (ExtractUserKey(found) == user_key) break;
+    std::memcpy(&entry, entry - kChainBytes, kChainBytes);
+  }
+  if (entry == nullptr) return LookupResult::kAbsent;
   if (static_cast<ValueType>(ExtractTrailer(found) & 0xff) == ValueType::kDeletion) {
     return LookupResult::kDeleted;
   }

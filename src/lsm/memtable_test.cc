@@ -6,7 +6,9 @@
 #include <map>
 #include <random>
 #include <set>
+#include <string>
 #include <thread>
+#include <vector>
 
 namespace rdb::lsm {
 namespace {
@@ -128,6 +130,96 @@ TEST(MemTableTest, ReadersRunConcurrentlyWithTheWriter) {
   }
   done.store(true);
   reader.join();
+}
+
+// Many keys, several versions each, in a table with the minimum bucket count so chains are long
+// and shared: Get must return each key's newest entry (tombstones included), checked against a
+// model, and report absent keys as absent.
+TEST(MemTableTest, HashIndexNewestWinsAgainstModel) {
+  MemTable mem(4096, MemTable::kHashBucketsMin);
+  std::mt19937_64 rng(7);
+  std::map<std::string, std::string> model;  // value, or "\0del" for a tombstone
+  const std::string kDeleted("\0del", 4);
+  for (uint64_t seq = 1; seq <= 20000; seq++) {
+    std::string key = "k" + std::to_string(rng() % 3000);
+    if (rng() % 5 == 0) {
+      mem.Add(seq, ValueType::kDeletion, key, "", seq);
+      model[key] = kDeleted;
+    } else {
+      std::string value = "v" + std::to_string(seq);
+      mem.Add(seq, ValueType::kValue, key, value, seq);
+      model[key] = value;
+    }
+  }
+  for (int i = 0; i < 3500; i++) {
+    std::string key = "k" + std::to_string(i);
+    std::string v = "untouched";
+    LookupResult r = mem.Get(LookupKey(key), &v);
+    auto m = model.find(key);
+    if (m == model.end()) {
+      EXPECT_EQ(r, LookupResult::kAbsent) << key;
+      EXPECT_EQ(v, "untouched");
+    } else if (m->second == kDeleted) {
+      EXPECT_EQ(r, LookupResult::kDeleted) << key;
+    } else {
+      ASSERT_EQ(r, LookupResult::kFound) << key;
+      EXPECT_EQ(v, m->second) << key;
+    }
+  }
+  // A key that is a prefix of a stored one, and the empty key, are distinct keys.
+  std::string v;
+  EXPECT_EQ(mem.Get(LookupKey("k"), &v), LookupResult::kAbsent);
+  EXPECT_EQ(mem.Get(LookupKey(""), &v), LookupResult::kAbsent);
+  mem.Add(20001, ValueType::kValue, "", "empty", 1);
+  ASSERT_EQ(mem.Get(LookupKey(""), &v), LookupResult::kFound);
+  EXPECT_EQ(v, "empty");
+}
+
+TEST(MemTableTest, HashIndexCountsInApproximateBytes) {
+  MemTable small(4096, MemTable::kHashBucketsMin);
+  MemTable big(4096, 1 << 16);
+  EXPECT_GE(big.ApproximateBytes(), (size_t{1} << 16) * sizeof(void*));
+  EXPECT_GT(big.ApproximateBytes(), small.ApproximateBytes());
+}
+
+// Readers Get keys while the writer overwrites and deletes them: every answer is one the writer
+// has published or is about to (a value never goes back to an older version once seen).
+TEST(MemTableTest, HashIndexConcurrentReadersSeeMonotonicVersions) {
+  auto mem = std::make_shared<MemTable>(4096, MemTable::kHashBucketsMin);
+  constexpr int kKeys = 64;
+  constexpr uint64_t kWrites = 60000;
+  std::atomic<bool> done{false};
+  auto reader = [&] {
+    std::vector<uint64_t> seen(kKeys, 0);
+    while (!done.load()) {
+      for (int k = 0; k < kKeys; k++) {
+        std::string v;
+        LookupResult r = mem->Get(LookupKey("key" + std::to_string(k)), &v);
+        if (r == LookupResult::kAbsent) {
+          ASSERT_EQ(seen[k], 0u);
+          continue;
+        }
+        if (r == LookupResult::kDeleted) continue;
+        uint64_t version = std::stoull(v);
+        ASSERT_EQ(version % kKeys, static_cast<uint64_t>(k));
+        ASSERT_GE(version, seen[k]);
+        seen[k] = version;
+      }
+    }
+  };
+  std::thread r1(reader), r2(reader);
+  for (uint64_t seq = 1; seq <= kWrites; seq++) {
+    int k = static_cast<int>(seq % kKeys);
+    std::string key = "key" + std::to_string(k);
+    if (seq % 11 == 0) {
+      mem->Add(seq, ValueType::kDeletion, key, "", seq);
+    } else {
+      mem->Add(seq, ValueType::kValue, key, std::to_string(seq), seq);
+    }
+  }
+  done.store(true);
+  r1.join();
+  r2.join();
 }
 
 }  // namespace

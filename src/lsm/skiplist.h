@@ -29,9 +29,10 @@ class SkipList {
   SkipList(const SkipList&) = delete;
   SkipList& operator=(const SkipList&) = delete;
 
-  // Allocates a node whose key storage (key_bytes) directly follows its links, for locality.
-  // Fill the returned buffer, then pass it to Insert. Writer only.
-  char* AllocateKey(size_t key_bytes);
+  // Allocates a node whose key storage (key_bytes) directly follows its links, for locality,
+  // preceded by prefix_bytes (pointer-aligned when prefix_bytes is a multiple of 8) that belong to
+  // the caller. Fill the returned buffer, then pass it to Insert. Writer only.
+  char* AllocateKey(size_t key_bytes, size_t prefix_bytes = 0);
   // Links the key allocated by the last AllocateKey; `search_key` is the same key in the form the
   // comparator searches with. Writer only.
   template <typename K>
@@ -65,7 +66,7 @@ class SkipList {
     void RelaxedSetNext(int i, Node* n) { next[i].store(n, std::memory_order_relaxed); }
   };
 
-  Node* NewNode(int height, size_t key_bytes);
+  Node* NewNode(int height, size_t key_bytes, size_t prefix_bytes = 0);
   int RandomHeight();
   template <typename K>
   Node* FindGreaterOrEqual(const K& key, Node** prev) const;
@@ -87,12 +88,13 @@ SkipList<Cmp>::SkipList(Cmp cmp, Arena* arena)
 }
 
 template <typename Cmp>
-typename SkipList<Cmp>::Node* SkipList<Cmp>::NewNode(int height, size_t key_bytes) {
+typename SkipList<Cmp>::Node* SkipList<Cmp>::NewNode(int height, size_t key_bytes,
+                                                     size_t prefix_bytes) {
   size_t links = sizeof(Node) + sizeof(std::atomic<Node*>) * (height - 1);
-  char* mem = arena_->AllocateAligned(links + key_bytes);
+  char* mem = arena_->AllocateAligned(links + prefix_bytes + key_bytes);
   Node* n = new (mem) Node;
   for (int i = 1; i < height; i++) new (&n->next[i]) std::atomic<Node*>(nullptr);
-  n->key = mem + links;
+  n->key = mem + links + prefix_bytes;
   return n;
 }
 
@@ -112,9 +114,9 @@ int SkipList<Cmp>::RandomHeight() {
 }
 
 template <typename Cmp>
-char* SkipList<Cmp>::AllocateKey(size_t key_bytes) {
+char* SkipList<Cmp>::AllocateKey(size_t key_bytes, size_t prefix_bytes) {
   pending_height_ = RandomHeight();
-  pending_ = NewNode(pending_height_, key_bytes);
+  pending_ = NewNode(pending_height_, key_bytes, prefix_bytes);
   return const_cast<char*>(pending_->key);
 }
 
