@@ -54,7 +54,8 @@ std::string Value(std::mt19937_64& rng, size_t size) {
   std::string v(size, 'x');
   for (size_t i = 0; i < size; i += 8) {
     uint64_t r = rng();
-    for (size_t j = 0; j < 8 && i + j < size; j++) v[i + j] = static_cast<char>('a' + (r >> (j * 8)) % 26);
+    for (size_t j = 0; j < 8 && i + j < size; j++)
+      v[i + j] = static_cast<char>('a' + (r >> (j * 8)) % 26);
   }
   return v;
 }
@@ -68,10 +69,11 @@ void Report(const std::string& name, const Config& c, Outcome& o, const std::str
     return l[idx] / 1000.0;
   };
   double ops_s = o.seconds > 0 ? static_cast<double>(o.ops) / o.seconds : 0;
-  std::printf("RESULT name=%s threads=%d ops=%llu seconds=%.3f ops_per_sec=%.0f p50_us=%.2f "
-              "p99_us=%.2f p999_us=%.2f max_us=%.2f %s\n",
-              name.c_str(), c.threads, static_cast<unsigned long long>(o.ops), o.seconds, ops_s,
-              pct(0.50), pct(0.99), pct(0.999), l.empty() ? 0.0 : l.back() / 1000.0, extra.c_str());
+  std::printf(
+      "RESULT name=%s threads=%d ops=%llu seconds=%.3f ops_per_sec=%.0f p50_us=%.2f "
+      "p99_us=%.2f p999_us=%.2f max_us=%.2f %s\n",
+      name.c_str(), c.threads, static_cast<unsigned long long>(o.ops), o.seconds, ops_s, pct(0.50),
+      pct(0.99), pct(0.999), l.empty() ? 0.0 : l.back() / 1000.0, extra.c_str());
   std::fflush(stdout);
 }
 
@@ -103,9 +105,8 @@ Outcome RunThreads(const Config& c, uint64_t num_per_thread, Op op) {
       std::mt19937_64 rng(1000 + t);
       Outcome& o = per[t];
       o.latencies_ns.reserve(c.duration_s > 0 ? 1 << 20 : num_per_thread);
-      for (uint64_t i = 0; c.duration_s > 0 ? !stop.load(std::memory_order_relaxed)
-                                            : i < num_per_thread;
-           i++) {
+      for (uint64_t i = 0;
+           c.duration_s > 0 ? !stop.load(std::memory_order_relaxed) : i < num_per_thread; i++) {
         auto t0 = Clock::now();
         op(t, i, rng);
         auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
@@ -154,9 +155,10 @@ void Fill(const Config& c, const std::string& name, bool random) {
   });
   Engine::Stats s = db->stats();
   uint64_t user = o.ops * (c.key_size + c.value_size);
-  double wamp = user ? static_cast<double>(s.log_bytes + s.index.bytes_flushed +
-                                           s.index.bytes_compacted) / static_cast<double>(user)
-                     : 0;
+  double wamp =
+      user ? static_cast<double>(s.log_bytes + s.index.bytes_flushed + s.index.bytes_compacted) /
+                 static_cast<double>(user)
+           : 0;
   char extra[256];
   std::snprintf(extra, sizeof(extra), "group_commits=%llu syncs=%llu write_amp=%.2f rss_mib=%ld",
                 static_cast<unsigned long long>(s.group_commits),
@@ -213,7 +215,8 @@ void Reopen(const Config& c) {
   {
     auto db = OpenDb(c, true, FsyncPolicy::kNever, 4ull << 30);
     std::mt19937_64 rng(7);
-    for (uint64_t i = 0; i < c.num; i++) Append(*db, Key(rng() % c.num, c.key_size), Value(rng, c.value_size));
+    for (uint64_t i = 0; i < c.num; i++)
+      Append(*db, Key(rng() % c.num, c.key_size), Value(rng, c.value_size));
     (void)db->Close();
   }
   auto t0 = Clock::now();
@@ -247,11 +250,16 @@ int main(int argc, char** argv) {
   std::string list = c.benchmarks + ",";
   for (size_t pos = 0, next; (next = list.find(',', pos)) != std::string::npos; pos = next + 1) {
     std::string b = list.substr(pos, next - pos);
-    if (b == "fillseq") rdb::Fill(c, b, false);
-    else if (b == "fillrandom") rdb::Fill(c, b, true);
-    else if (b == "readrandom") rdb::ReadRandom(c);
-    else if (b == "readseq") rdb::ReadSeq(c);
-    else if (b == "reopen") rdb::Reopen(c);
+    if (b == "fillseq")
+      rdb::Fill(c, b, false);
+    else if (b == "fillrandom")
+      rdb::Fill(c, b, true);
+    else if (b == "readrandom")
+      rdb::ReadRandom(c);
+    else if (b == "readseq")
+      rdb::ReadSeq(c);
+    else if (b == "reopen")
+      rdb::Reopen(c);
     else if (!b.empty()) {
       std::fprintf(stderr, "unknown benchmark %s\n", b.c_str());
       return 2;

@@ -6,10 +6,9 @@ namespace rdb::internal {
 [[noreturn]] void CheckFailed(const char* file, int line, const char* expr);
 }  // namespace rdb::internal
 
-#define RDB_CHECK(cond)                                                  \
-  do {                                                                   \
-    if (__builtin_expect(!(cond), 0))                                    \
-      ::rdb::internal::CheckFailed(__FILE__, __LINE__, #cond);           \
+#define RDB_CHECK(cond)                                                                        \
+  do {                                                                                         \
+    if (__builtin_expect(!(cond), 0)) ::rdb::internal::CheckFailed(__FILE__, __LINE__, #cond); \
   } while (0)
 
 #ifdef NDEBUG

@@ -1,6 +1,6 @@
-// Little-endian fixed-width integers and LEB128 varints: the building blocks of every on-disk format.
-// Encoders append to a std::string; decoders consume from the front of a std::string_view and return
-// false (leaving the input unspecified) when the bytes run out or a varint is malformed.
+// Little-endian fixed-width integers and LEB128 varints: the building blocks of every on-disk
+// format. Encoders append to a std::string; decoders consume from the front of a std::string_view
+// and return false (leaving the input unspecified) when the bytes run out or a varint is malformed.
 #pragma once
 
 #include <cstdint>

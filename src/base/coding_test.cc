@@ -36,8 +36,16 @@ TEST(Coding, BigEndianSortsNumerically) {
 }
 
 TEST(Coding, VarintRoundTripAtBoundaries) {
-  std::vector<uint64_t> values = {0, 1, 127, 128, 16383, 16384, (1ULL << 32) - 1, 1ULL << 32,
-                                  (1ULL << 53) - 1, std::numeric_limits<uint64_t>::max()};
+  std::vector<uint64_t> values = {0,
+                                  1,
+                                  127,
+                                  128,
+                                  16383,
+                                  16384,
+                                  (1ULL << 32) - 1,
+                                  1ULL << 32,
+                                  (1ULL << 53) - 1,
+                                  std::numeric_limits<uint64_t>::max()};
   std::string s;
   for (uint64_t v : values) PutVarint64(&s, v);
   std::string_view in = s;

@@ -34,8 +34,8 @@ uint32_t ExtendPortable(uint32_t crc, const unsigned char* p, size_t n) {
     std::memcpy(&w, p, 8);
     w ^= c;
     c = kTables[7][w & 0xff] ^ kTables[6][(w >> 8) & 0xff] ^ kTables[5][(w >> 16) & 0xff] ^
-        kTables[4][(w >> 24) & 0xff] ^ kTables[3][(w >> 32) & 0xff] ^
-        kTables[2][(w >> 40) & 0xff] ^ kTables[1][(w >> 48) & 0xff] ^ kTables[0][w >> 56];
+        kTables[4][(w >> 24) & 0xff] ^ kTables[3][(w >> 32) & 0xff] ^ kTables[2][(w >> 40) & 0xff] ^
+        kTables[1][(w >> 48) & 0xff] ^ kTables[0][w >> 56];
     p += 8;
     n -= 8;
   }
@@ -45,7 +45,7 @@ uint32_t ExtendPortable(uint32_t crc, const unsigned char* p, size_t n) {
 
 #if defined(__x86_64__)
 __attribute__((target("sse4.2"))) uint32_t ExtendHardware(uint32_t crc, const unsigned char* p,
-                                                         size_t n) {
+                                                          size_t n) {
   uint64_t c = ~crc;
   while (n >= 8) {
     uint64_t w;

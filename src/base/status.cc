@@ -15,18 +15,30 @@ void CheckFailed(const char* file, int line, const char* expr) {
 
 std::string_view CodeName(Code code) {
   switch (code) {
-    case Code::kOk: return "OK";
-    case Code::kNotFound: return "NotFound";
-    case Code::kInvalidArgument: return "InvalidArgument";
-    case Code::kFailedPrecondition: return "FailedPrecondition";
-    case Code::kCorruption: return "Corruption";
-    case Code::kIoError: return "IOError";
-    case Code::kNoSpace: return "NoSpace";
-    case Code::kResourceExhausted: return "ResourceExhausted";
-    case Code::kUnavailable: return "Unavailable";
-    case Code::kAlreadyExists: return "AlreadyExists";
-    case Code::kNotSupported: return "NotSupported";
-    case Code::kAborted: return "Aborted";
+    case Code::kOk:
+      return "OK";
+    case Code::kNotFound:
+      return "NotFound";
+    case Code::kInvalidArgument:
+      return "InvalidArgument";
+    case Code::kFailedPrecondition:
+      return "FailedPrecondition";
+    case Code::kCorruption:
+      return "Corruption";
+    case Code::kIoError:
+      return "IOError";
+    case Code::kNoSpace:
+      return "NoSpace";
+    case Code::kResourceExhausted:
+      return "ResourceExhausted";
+    case Code::kUnavailable:
+      return "Unavailable";
+    case Code::kAlreadyExists:
+      return "AlreadyExists";
+    case Code::kNotSupported:
+      return "NotSupported";
+    case Code::kAborted:
+      return "Aborted";
   }
   return "Unknown";
 }

@@ -1,8 +1,8 @@
 // Status and Result<T>: the error channel of every I/O path in RDeeBee.
 //
 // A Status is a code plus a human-readable message. Functions that can fail return Status or
-// Result<T>, both [[nodiscard]]; exceptions never cross a module boundary. The one table of codes is
-// here; server/ maps it to gRPC codes in exactly one function.
+// Result<T>, both [[nodiscard]]; exceptions never cross a module boundary. The one table of codes
+// is here; server/ maps it to gRPC codes in exactly one function.
 #pragma once
 
 #include <cstdint>
@@ -28,7 +28,7 @@ enum class Code : uint8_t {
   kUnavailable,         // shutting down, or not ready yet
   kAlreadyExists,       // e.g. another process holds the data directory lock
   kNotSupported,        // e.g. a data directory written by an incompatible format version
-  kAborted,             // retried internally or abandoned (e.g. a write error made the log read-only)
+  kAborted,  // retried internally or abandoned (e.g. a write error made the log read-only)
 };
 
 std::string_view CodeName(Code code);
@@ -56,7 +56,9 @@ class [[nodiscard]] Status {
   static Status AlreadyExists(std::string msg) {
     return Status(Code::kAlreadyExists, std::move(msg));
   }
-  static Status NotSupported(std::string msg) { return Status(Code::kNotSupported, std::move(msg)); }
+  static Status NotSupported(std::string msg) {
+    return Status(Code::kNotSupported, std::move(msg));
+  }
   static Status Aborted(std::string msg) { return Status(Code::kAborted, std::move(msg)); }
 
   bool ok() const { return code_ == Code::kOk; }
@@ -89,7 +91,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT: implicit by design
     RDB_CHECK(!std::get<Status>(v_).ok());
   }
@@ -123,9 +125,9 @@ class [[nodiscard]] Result {
 }  // namespace rdb
 
 // Returns early with the status if it is not OK.
-#define RDB_RETURN_IF_ERROR(expr)          \
-  do {                                     \
-    ::rdb::Status rdb_status_ = (expr);    \
+#define RDB_RETURN_IF_ERROR(expr)              \
+  do {                                         \
+    ::rdb::Status rdb_status_ = (expr);        \
     if (!rdb_status_.ok()) return rdb_status_; \
   } while (0)
 

@@ -52,8 +52,7 @@ int main(int argc, char** argv) {
         char line[256];
         int len = std::snprintf(line, sizeof(line), "A %llu %d %llu %s %llu %llu %d\n",
                                 static_cast<unsigned long long>(run), t,
-                                static_cast<unsigned long long>(i),
-                                key.c_str(),
+                                static_cast<unsigned long long>(i), key.c_str(),
                                 static_cast<unsigned long long>(r->first_version),
                                 static_cast<unsigned long long>(r->first_seq), n);
         std::lock_guard lock(out_mu);

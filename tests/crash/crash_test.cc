@@ -77,8 +77,8 @@ std::string RunAndKill(pid_t pid, int fd, int run_ms) {
     out.append(buf, static_cast<size_t>(n));
   }
   ::close(fd);
-  EXPECT_TRUE(WIFSIGNALED(status)) << "the child exited on its own (status " << status
-                                   << "); its stderr says why";
+  EXPECT_TRUE(WIFSIGNALED(status))
+      << "the child exited on its own (status " << status << "); its stderr says why";
   return out;
 }
 
@@ -143,8 +143,8 @@ void VerifyDatabase(const std::string& dir, const std::vector<Ack>& acks) {
   for (const Ack& a : acks) {
     for (int e = 0; e < a.events; e++) {
       auto it = by_version.find({a.key, a.version + e});
-      ASSERT_NE(it, by_version.end()) << "lost acknowledged append: " << a.key << " v"
-                                      << a.version + e;
+      ASSERT_NE(it, by_version.end())
+          << "lost acknowledged append: " << a.key << " v" << a.version + e;
       EXPECT_EQ(it->second.seq, a.seq + e);
       EXPECT_EQ(it->second.payload, crash::Payload(a.run, a.thread, a.i, e));
     }
