@@ -84,9 +84,8 @@ Status Engine::Impl::ValidateRequest(const AppendRequest& r) const {
   return Status::OK();
 }
 
-Result<AppendResult> Engine::Impl::Submit(PendingWrite* w) {
+Status Engine::Impl::Admit(PendingWrite* w) {
   w->bytes = w->request ? RequestBytes(*w->request) : ReplicatedBytes(*w->replicated);
-  std::unique_lock lock(mu_);
   if (closed_) return Status::Unavailable("the database is shutting down");
   if (!fatal_.ok()) return fatal_;
   if (queue_.size() >= options_.commit_queue_max) {
@@ -94,43 +93,89 @@ Result<AppendResult> Engine::Impl::Submit(PendingWrite* w) {
                                      std::to_string(options_.commit_queue_max) +
                                      " appends waiting, commit_queue_max); retry later");
   }
-  queue_.push_back(w);
-  while (!w->done && queue_.front() != w) w->cv.wait(lock);
-  if (w->done) return std::move(*w->result);
+  return Status::OK();
+}
 
-  // This thread leads the next group commit.
-  std::vector<PendingWrite*> group;
-  size_t bytes = 0;
-  for (PendingWrite* p : queue_) {
-    if (group.size() >= options_.group_commit_requests_max) break;
-    if (!group.empty() && bytes + p->bytes > options_.group_commit_bytes_max) break;
-    group.push_back(p);
-    bytes += p->bytes;
-  }
-  lock.unlock();
-  {
-    std::lock_guard commit(commit_mu_);
-    CommitGroup(group);
-  }
-  lock.lock();
-  for (size_t i = 0; i < group.size(); i++) queue_.pop_front();
-  RDB_CHECK(!w->deferred);  // the first request of a group depends on no other
-  for (auto it = group.rbegin(); it != group.rend(); ++it) {
-    PendingWrite* p = *it;
-    if (p->deferred) {
-      p->deferred = false;
-      queue_.push_front(p);  // keeps its place ahead of later arrivals
-      continue;
-    }
-    p->done = true;
-    if (p != w) p->cv.notify_one();
-  }
-  if (!queue_.empty()) {
-    queue_.front()->cv.notify_one();
-  } else {
-    drained_cv_.notify_all();
-  }
+Result<AppendResult> Engine::Impl::Submit(PendingWrite* w) {
+  std::unique_lock lock(mu_);
+  RDB_RETURN_IF_ERROR(Admit(w));
+  queue_.push_back(w);
+  while (!w->done && (leading_ || queue_.front() != w)) w->cv.wait(lock);
+  if (w->done) return std::move(*w->result);
+  LeadGroups(lock);
+  RDB_CHECK(w->done);  // the first request of a group depends on no other, so it is decided
   return std::move(*w->result);
+}
+
+void Engine::Impl::SubmitAsync(std::unique_ptr<PendingWrite> w) {
+  std::unique_lock lock(mu_);
+  Status admitted = Admit(w.get());
+  if (!admitted.ok()) {
+    lock.unlock();
+    w->on_done(admitted);
+    return;
+  }
+  PendingWrite* p = w.release();  // owned by the queue until its callback has run
+  queue_.push_back(p);
+  if (leading_ || queue_.front() != p) return;  // a leader, or a waiting thread, will take it
+  LeadGroups(lock);
+}
+
+void Engine::Impl::LeadGroups(std::unique_lock<std::mutex>& lock) {
+  RDB_CHECK(!leading_ && !queue_.empty());
+  leading_ = true;
+  std::vector<PendingWrite*> group, finished;
+  for (;;) {
+    group.clear();
+    size_t bytes = 0;
+    for (PendingWrite* p : queue_) {
+      if (group.size() >= options_.group_commit_requests_max) break;
+      if (!group.empty() && bytes + p->bytes > options_.group_commit_bytes_max) break;
+      group.push_back(p);
+      bytes += p->bytes;
+    }
+    lock.unlock();
+    {
+      std::lock_guard commit(commit_mu_);
+      CommitGroup(group);
+    }
+    lock.lock();
+    for (size_t i = 0; i < group.size(); i++) queue_.pop_front();
+    RDB_CHECK(!group.front()->deferred);  // the first request of a group depends on no other
+    finished.clear();
+    for (auto it = group.rbegin(); it != group.rend(); ++it) {
+      PendingWrite* p = *it;
+      if (p->deferred) {
+        p->deferred = false;
+        queue_.push_front(p);  // keeps its place ahead of later arrivals
+        continue;
+      }
+      p->done = true;
+      if (p->on_done) {
+        finished.push_back(p);
+      } else {
+        p->cv.notify_one();  // the leader's own entry included: harmless
+      }
+    }
+    if (!finished.empty()) {
+      // Still the leader while the callbacks run, so nobody else starts a group meanwhile.
+      lock.unlock();
+      for (auto it = finished.rbegin(); it != finished.rend(); ++it) {
+        std::unique_ptr<PendingWrite> p(*it);
+        p->on_done(std::move(*p->result));
+      }
+      lock.lock();
+    }
+    if (queue_.empty()) {
+      leading_ = false;
+      drained_cv_.notify_all();
+      return;
+    }
+    if (queue_.front()->on_done) continue;  // nobody waits on an async write: lead it too
+    leading_ = false;
+    queue_.front()->cv.notify_one();
+    return;
+  }
 }
 
 Result<Engine::Impl::KeyView*> Engine::Impl::LookupKey(GroupState* g, const std::string& key) {
@@ -235,7 +280,11 @@ Status Engine::Impl::PrepareWrite(GroupState* g, PendingWrite* w, uint64_t now_m
     rec.key = r.key;
     rec.idempotency_id = r.idempotency_id;
     rec.events.reserve(r.events.size());
-    for (const EventData& e : r.events) rec.events.push_back({e.kind, e.event_type, e.payload});
+    bool has_value = actual != 0 && kv->latest.kind != EventKind::kDelete;
+    for (const EventData& e : r.events) {
+      rec.events.push_back({e.kind, e.kind == EventKind::kPut && !has_value, e.event_type, e.payload});
+      has_value = e.kind == EventKind::kPut;
+    }
     kv->latest = {rec.last_version(), rec.events.back().kind, {rec.last_seq(), {}, 0}};
     kv->written_in_group = true;
     if (!r.idempotency_id.empty()) {

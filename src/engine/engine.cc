@@ -361,6 +361,39 @@ Result<AppendResult> Engine::Delete(const std::string& key, ExpectedVersion expe
   return impl_->Submit(&w);
 }
 
+void Engine::AppendAsync(AppendRequest request, AppendCallback done) {
+  Status valid = impl_->ValidateRequest(request);
+  if (!valid.ok()) {
+    done(valid);
+    return;
+  }
+  auto w = std::make_unique<PendingWrite>();
+  w->owned = std::make_unique<AppendRequest>(std::move(request));
+  w->request = w->owned.get();
+  w->on_done = std::move(done);
+  impl_->SubmitAsync(std::move(w));
+}
+
+void Engine::DeleteAsync(const std::string& key, ExpectedVersion expected,
+                         const std::string& idempotency_id, AppendCallback done) {
+  auto request = std::make_unique<AppendRequest>();
+  request->key = key;
+  request->events.push_back(EventData{EventKind::kDelete, "", ""});
+  request->expected = expected;
+  request->idempotency_id = idempotency_id;
+  Status valid = impl_->ValidateRequest(*request);
+  if (!valid.ok()) {
+    done(valid);
+    return;
+  }
+  auto w = std::make_unique<PendingWrite>();
+  w->owned = std::move(request);
+  w->request = w->owned.get();
+  w->delete_requires_present = true;
+  w->on_done = std::move(done);
+  impl_->SubmitAsync(std::move(w));
+}
+
 Result<Event> Engine::Get(const std::string& key) { return impl_->Get(key); }
 Result<KeyState> Engine::GetKeyState(const std::string& key) { return impl_->GetKeyState(key); }
 Result<ReadResult> Engine::ReadStream(const ReadStreamRequest& r) { return impl_->ReadStream(r); }

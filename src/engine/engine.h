@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -94,6 +95,10 @@ struct Event {
   uint64_t epoch = 0;
 };
 
+// Called exactly once with an async append's outcome, on the thread that committed it (a commit
+// leader): keep it short and never call back into Append from it synchronously.
+using AppendCallback = std::function<void(Result<AppendResult>)>;
+
 enum class Direction : uint8_t { kForward, kBackward };
 
 struct ReadStreamRequest {
@@ -135,6 +140,13 @@ class Engine {
   // nothing and fails with kNotFound.
   Result<AppendResult> Delete(const std::string& key, ExpectedVersion expected,
                               const std::string& idempotency_id = "");
+  // Asynchronous Append / Delete: same semantics, but the calling thread does not wait for the
+  // commit; `done` is called once with the outcome (validation errors: before this returns). When
+  // no commit is in progress the calling thread leads one itself, so `done` may run before this
+  // returns. Lets a server finish requests from the commit path without a thread per request.
+  void AppendAsync(AppendRequest request, AppendCallback done);
+  void DeleteAsync(const std::string& key, ExpectedVersion expected,
+                   const std::string& idempotency_id, AppendCallback done);
   // Latest PUT of key; kNotFound if never written or deleted.
   Result<Event> Get(const std::string& key);
   // Version, seq and kind of the key's last event (version 0 if none).

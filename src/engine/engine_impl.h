@@ -34,8 +34,11 @@ struct IndexOp {
   static IndexOp From(const LogRecord& r, LogPosition pos);
 };
 
-// One queued append, owned by the calling thread's stack while it waits.
+// One queued append: on the calling thread's stack while it waits (Append), or on the heap and
+// owned by the queue (AppendAsync: on_done set, the request owned in `owned`).
 struct PendingWrite {
+  AppendCallback on_done;                // async: called once with the outcome, then deleted
+  std::unique_ptr<AppendRequest> owned;  // async: the request `request` points to
   AppendRequest* request = nullptr;       // a client append, or
   const LogRecord* replicated = nullptr;  // a record from a leader (seqs already assigned)
   bool delete_requires_present = false;   // Delete(): an absent key is kNotFound
@@ -56,6 +59,8 @@ class Engine::Impl {
   Status Close();
 
   Result<AppendResult> Submit(PendingWrite* w);
+  // Queues an async write (w->on_done set); leads group commits if nobody does.
+  void SubmitAsync(std::unique_ptr<PendingWrite> w);
   Result<Event> Get(const std::string& key);
   Result<KeyState> GetKeyState(const std::string& key);
   Result<ReadResult> ReadStream(const ReadStreamRequest& request);
@@ -107,6 +112,11 @@ class Engine::Impl {
   // Decides one request's outcome; fills *prep (to write) or completes w with an error/dedup.
   Status PrepareWrite(GroupState* g, PendingWrite* w, uint64_t now_ms, std::vector<Prepared>* out);
   void CommitGroup(std::vector<PendingWrite*>& group);
+  // Refuses a write before queueing it (closed, fatal, full queue); OK = may queue.
+  Status Admit(PendingWrite* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The commit leader: commits groups from the queue's front while the front is an async write
+  // (nobody else would lead it), then hands leadership to a waiting thread or gives it up.
+  void LeadGroups(std::unique_lock<std::mutex>& lock);
   void SetFatal(const Status& s);
   Status ReadEvent(const index::Pointer& ptr, std::string_view key, ReadRecord* cache,
                    Event* out) const;
@@ -121,6 +131,8 @@ class Engine::Impl {
   std::deque<PendingWrite*> queue_ ABSL_GUARDED_BY(mu_);
   std::condition_variable drained_cv_;  // signalled when queue_ becomes empty
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  // A thread is committing groups (at most one at a time).
+  bool leading_ ABSL_GUARDED_BY(mu_) = false;
   // Set when the log may hold bytes the index does not reflect (a failed sync or index write):
   // appends fail until restart, whose recovery repairs the index from the log.
   Status fatal_ ABSL_GUARDED_BY(mu_);

@@ -3,7 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <future>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -423,6 +427,116 @@ TEST_F(EngineTest, ConcurrentWritersKeepVersionsContiguousAndSeqsUnique) {
   EXPECT_LE(s.group_commits, s.appends);
 }
 
+TEST_F(EngineTest, LogRecordsSayWhichPutsCreateTheKey) {
+  Open();
+  Put("k", "v1");                                         // creates
+  Put("k", "v2");                                         // updates
+  ASSERT_TRUE(engine_->Delete("k", ExpectedVersion::Any()).ok());
+  AppendRequest batch;                                    // after a delete: creates, then updates
+  batch.key = "k";
+  batch.events.push_back({EventKind::kPut, "", "v4"});
+  batch.events.push_back({EventKind::kPut, "", "v5"});
+  ASSERT_TRUE(engine_->Append(std::move(batch)).ok());
+  auto reader = engine_->NewLogReader(1);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  std::vector<bool> creates;
+  ReadRecord rec;
+  for (;;) {
+    auto more = (*reader)->Next(&rec);
+    ASSERT_TRUE(more.ok()) << more.status().ToString();
+    if (!*more) break;
+    for (const LogEvent& e : rec.record.events) creates.push_back(e.creates);
+  }
+  EXPECT_EQ(creates, (std::vector<bool>{true, false, false, true, false}));
+}
+
+TEST_F(EngineTest, AsyncAppendsMixedWithSyncOnesEachCompleteOnce) {
+  Open();
+  constexpr int kThreads = 6, kPerThread = 300;
+  std::mutex mu;
+  std::condition_variable cv;
+  int completed = 0;
+  std::map<std::string, std::vector<AppendResult>> by_key;  // async results per key
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; t++) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; i++) {
+        const std::string key = "k" + std::to_string(i % 7);
+        if (t % 3 == 0) {  // a synchronous writer among the async ones
+          auto r = TryPut(key, "sync");
+          ASSERT_TRUE(r.ok()) << r.status().ToString();
+          std::lock_guard l(mu);
+          by_key[key].push_back(*r);
+          completed++;
+          continue;
+        }
+        AppendRequest req;
+        req.key = key;
+        req.events.push_back({EventKind::kPut, "", "async"});
+        engine_->AppendAsync(std::move(req), [&, key](Result<AppendResult> r) {
+          ASSERT_TRUE(r.ok()) << r.status().ToString();
+          std::lock_guard l(mu);
+          by_key[key].push_back(*r);
+          completed++;
+          cv.notify_all();
+        });
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  {
+    std::unique_lock l(mu);
+    ASSERT_TRUE(cv.wait_for(l, std::chrono::seconds(30),
+                            [&] { return completed == kThreads * kPerThread; }));
+  }
+  // Every key's versions are 1..n with no gap or repeat, and seqs are unique across keys.
+  std::set<uint64_t> seqs;
+  for (auto& [key, results] : by_key) {
+    std::set<uint64_t> versions;
+    for (const AppendResult& r : results) {
+      versions.insert(r.first_version);
+      EXPECT_TRUE(seqs.insert(r.first_seq).second);
+    }
+    EXPECT_EQ(versions.size(), results.size());
+    EXPECT_EQ(*versions.rbegin(), results.size()) << key;
+  }
+  EXPECT_EQ(engine_->last_seq(), static_cast<uint64_t>(kThreads * kPerThread));
+}
+
+TEST_F(EngineTest, AsyncAppendReportsValidationAndPreconditionErrors) {
+  Open();
+  Put("a", "1");
+  std::optional<Result<AppendResult>> got;
+  AppendRequest empty_key;
+  empty_key.events.push_back({EventKind::kPut, "", "x"});
+  engine_->AppendAsync(std::move(empty_key), [&](Result<AppendResult> r) { got = std::move(r); });
+  ASSERT_TRUE(got.has_value());  // validation fails before AppendAsync returns
+  EXPECT_EQ(got->status().code(), Code::kInvalidArgument);
+
+  std::promise<Result<AppendResult>> conflict;
+  AppendRequest stale;
+  stale.key = "a";
+  stale.expected = ExpectedVersion::Exact(5);
+  stale.events.push_back({EventKind::kPut, "", "x"});
+  engine_->AppendAsync(std::move(stale),
+                       [&](Result<AppendResult> r) { conflict.set_value(std::move(r)); });
+  Result<AppendResult> c = conflict.get_future().get();
+  EXPECT_EQ(c.status().code(), Code::kFailedPrecondition);
+  EXPECT_EQ(c.status().actual_version(), std::optional<uint64_t>(1));
+
+  std::promise<Result<AppendResult>> del;
+  engine_->DeleteAsync("a", ExpectedVersion::Any(), "",
+                       [&](Result<AppendResult> r) { del.set_value(std::move(r)); });
+  Result<AppendResult> d = del.get_future().get();
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->first_version, 2u);
+  std::promise<Result<AppendResult>> absent;
+  engine_->DeleteAsync("a", ExpectedVersion::Any(), "",
+                       [&](Result<AppendResult> r) { absent.set_value(std::move(r)); });
+  EXPECT_EQ(absent.get_future().get().status().code(), Code::kNotFound);
+  EXPECT_EQ(GetPayload("a"), "<NotFound>");
+}
+
 TEST_F(EngineTest, OptimisticConcurrencyAdmitsExactlyOneWinnerPerVersion) {
   Open();
   Put("counter", "0");
@@ -547,7 +661,7 @@ TEST_F(EngineTest, ReplicatedAppendKeepsItsSeqs) {
   rec.timestamp_ms = 42;
   rec.key = "k";
   rec.epoch = 7;
-  rec.events.push_back({EventKind::kPut, "T", "replicated"});
+  rec.events.push_back({EventKind::kPut, false, "T", "replicated"});
   ASSERT_TRUE(engine_->AppendReplicated(rec).ok());
   auto e = engine_->Get("k");
   ASSERT_TRUE(e.ok());

@@ -29,7 +29,9 @@ LogRecord SampleRecord(uint64_t first_seq, size_t events, std::string_view paylo
   r.key = "user-42";
   r.idempotency_id = "req-1";
   for (size_t i = 0; i < events; i++) {
-    r.events.push_back({i % 2 ? EventKind::kDelete : EventKind::kPut, "Changed", payload});
+    // Alternating PUT / DELETE: each PUT after a DELETE creates the key again.
+    const bool put = i % 2 == 0;
+    r.events.push_back({put ? EventKind::kPut : EventKind::kDelete, put && i > 0, "Changed", payload});
   }
   return r;
 }
@@ -44,6 +46,7 @@ void ExpectSame(const LogRecord& a, const LogRecord& b) {
   ASSERT_EQ(a.events.size(), b.events.size());
   for (size_t i = 0; i < a.events.size(); i++) {
     EXPECT_EQ(a.events[i].kind, b.events[i].kind);
+    EXPECT_EQ(a.events[i].creates, b.events[i].creates);
     EXPECT_EQ(a.events[i].event_type, b.events[i].event_type);
     EXPECT_EQ(a.events[i].payload, b.events[i].payload);
   }
@@ -63,7 +66,7 @@ TEST(RecordCodec, RoundTripSingleBatchAndEmpty) {
   }
   LogRecord bare;  // empty key, id, event type and payload
   bare.first_seq = 1;
-  bare.events.push_back({EventKind::kPut, "", ""});
+  bare.events.push_back({EventKind::kPut, false, "", ""});
   std::string body;
   EncodeRecordBody(bare, &body);
   LogRecord out;
@@ -102,6 +105,9 @@ TEST(RecordCodec, EnforcesLimits) {
   EXPECT_TRUE(DecodeRecordBody(BodyWith(1, 900, 10, 1), &out).IsCorruption());  // > body
   EXPECT_TRUE(DecodeRecordBody(BodyWith(1, 1, kKeyBytesMax + 1, 1), &out).IsCorruption());
   EXPECT_TRUE(DecodeRecordBody(BodyWith(1, 1, 10, 3), &out).IsCorruption());  // event kind
+  ASSERT_TRUE(DecodeRecordBody(BodyWith(1, 1, 10, 0x81), &out).ok());  // a PUT that creates
+  EXPECT_TRUE(out.events[0].creates);
+  EXPECT_TRUE(DecodeRecordBody(BodyWith(1, 1, 10, 0x82), &out).IsCorruption());  // DELETE + flag
   std::string overflow(1, 1);
   PutVarint64(&overflow, UINT64_MAX);  // first seq: a 2-event batch would wrap
   for (int i = 0; i < 3; i++) PutVarint64(&overflow, 1);

@@ -21,10 +21,15 @@ bool GetBoundedBytes(std::string_view* in, size_t max_bytes, std::string_view* o
 
 Status DecodeEvent(std::string_view* in, LogEvent* ev) {
   if (in->empty()) return Bad("event truncated");
-  const auto kind = static_cast<uint8_t>((*in)[0]);
+  const auto byte = static_cast<uint8_t>((*in)[0]);
+  const uint8_t kind = byte & ~kEventFlagCreates;
   if (kind != static_cast<uint8_t>(EventKind::kPut) &&
       kind != static_cast<uint8_t>(EventKind::kDelete)) {
-    return Bad("unknown event kind " + std::to_string(kind));
+    return Bad("unknown event kind " + std::to_string(byte));
+  }
+  ev->creates = (byte & kEventFlagCreates) != 0;
+  if (ev->creates && kind != static_cast<uint8_t>(EventKind::kPut)) {
+    return Bad("a DELETE event carries the creates flag");
   }
   in->remove_prefix(1);
   ev->kind = static_cast<EventKind>(kind);
@@ -49,7 +54,9 @@ void EncodeRecordBody(const LogRecord& record, std::string* dst) {
   PutVarint32(dst, static_cast<uint32_t>(record.events.size()));
   for (const LogEvent& ev : record.events) {
     RDB_DCHECK(ev.event_type.size() <= kEventTypeBytesMax);
-    dst->push_back(static_cast<char>(ev.kind));
+    RDB_DCHECK(!ev.creates || ev.kind == EventKind::kPut);
+    dst->push_back(static_cast<char>(static_cast<uint8_t>(ev.kind) |
+                                      (ev.creates ? kEventFlagCreates : 0)));
     PutLengthPrefixed(dst, ev.event_type);
     PutLengthPrefixed(dst, ev.payload);
   }

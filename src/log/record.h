@@ -27,8 +27,14 @@ constexpr size_t kIdempotencyIdBytesMax = 128;
 constexpr size_t kBatchEventsMax = 1000;
 constexpr size_t kRecordBytesMax = 64ull << 20;  // 16 MiB batch + generous slack for framing
 
+// Flag bit in an event's kind byte: this PUT gave the key a value it did not have (the key had no
+// events, or its preceding event was a DELETE). Change data capture reports it as CREATE vs UPDATE
+// without looking the previous event up.
+constexpr uint8_t kEventFlagCreates = 0x80;
+
 struct LogEvent {
   EventKind kind = EventKind::kPut;
+  bool creates = false;  // a PUT on a key without a value (see kEventFlagCreates)
   std::string_view event_type;
   std::string_view payload;
 };
