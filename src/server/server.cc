@@ -23,11 +23,6 @@ namespace rdb::server {
 
 namespace {
 
-// The gRPC sync server's thread pool: one thread per request being served, plus pollers. A few
-// more than requests_in_flight_max so the service itself answers RESOURCE_EXHAUSTED with a message
-// naming the limit before gRPC's own pool limit is reached.
-constexpr int kExtraThreads = 16;
-
 std::vector<Sample> EngineSamples(Engine* engine) {
   Engine::Stats s = engine->stats();
   auto d = [](uint64_t v) { return static_cast<double>(v); };
@@ -59,6 +54,7 @@ struct Server::Impl {
   ServerConfig config;
   std::unique_ptr<Engine> engine;
   std::unique_ptr<Metrics> metrics;
+  std::unique_ptr<CdcService> cdc;
   std::unique_ptr<EventStoreService> service;
   std::unique_ptr<grpc::Server> grpc_server;
   std::unique_ptr<HttpServer> http;
@@ -98,7 +94,9 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
   so.requests_in_flight_max = config.requests_in_flight_max;
   so.data_dir = config.data_dir;
   so.fsync = FsyncName(config.fsync);
-  impl->service = std::make_unique<EventStoreService>(engine, impl->metrics.get(), so);
+  impl->cdc = std::make_unique<CdcService>(engine, impl->metrics.get(), CdcOptions{});
+  impl->service =
+      std::make_unique<EventStoreService>(engine, impl->metrics.get(), impl->cdc.get(), so);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -112,13 +110,6 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
                              static_cast<int>(config.streams_per_connection_max));
   // Never share the port with another process (a second server must fail, not split traffic).
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  grpc::ResourceQuota quota("rdb-server");
-  quota.SetMaxThreads(static_cast<int>(config.requests_in_flight_max) + kExtraThreads);
-  builder.SetResourceQuota(quota);
-  // Keep enough pollers alive that gRPC does not create and destroy a thread per burst of requests.
-  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 4);
-  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
-                              static_cast<int>(config.requests_in_flight_max));
   impl->grpc_server = builder.BuildAndStart();
   if (!impl->grpc_server || impl->selected_port == 0) {
     (void)impl->engine->Close();
@@ -153,6 +144,7 @@ rdb::Status Server::Shutdown() {
   s.service->StartDraining();
   spdlog::info("shutting down: {} requests in flight, waiting up to {} ms", s.service->in_flight(),
                s.config.shutdown_grace_ms);
+  s.cdc->Shutdown();  // subscriptions end with UNAVAILABLE; they would never finish by themselves
   // Let in-flight requests finish (new ones get UNAVAILABLE), then shut the gRPC server down at
   // once: waiting in grpc::Server::Shutdown for idle client connections to go away takes seconds,
   // and its deadline force-closes them anyway.

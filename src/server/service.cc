@@ -29,88 +29,149 @@ void ToProto(const Event& e, pb::Event* out) {
 
 }  // namespace
 
-EventStoreService::EventStoreService(Engine* engine, Metrics* metrics, ServiceOptions options)
-    : engine_(engine), metrics_(metrics), options_(std::move(options)), start_us_(NowMicros()) {}
+EventStoreService::EventStoreService(Engine* engine, Metrics* metrics, CdcService* cdc,
+                                     ServiceOptions options)
+    : engine_(engine),
+      metrics_(metrics),
+      cdc_(cdc),
+      options_(std::move(options)),
+      start_us_(NowMicros()) {}
+
+// One unary call's bookkeeping: the in-flight slot, admission, the status mapping, metrics and
+// logging. Finish() ends the call exactly once, from whichever thread has the outcome.
+class EventStoreService::Call {
+ public:
+  Call(EventStoreService* svc, Method method, grpc::CallbackServerContext* ctx)
+      : svc_(svc), method_(method), ctx_(ctx), reactor_(ctx->DefaultReactor()), start_(NowMicros()) {
+    uint32_t now_in_flight = svc_->in_flight_.fetch_add(1) + 1;
+    svc_->metrics_->AddInFlight(1);
+    if (svc_->draining_.load()) {
+      refusal_ = grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down");
+    } else if (now_in_flight > svc_->options_.requests_in_flight_max) {
+      refusal_ = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                              "too many requests in flight (requests_in_flight_max " +
+                                  std::to_string(svc_->options_.requests_in_flight_max) +
+                                  "); retry with backoff");
+    } else if (ctx->deadline() < std::chrono::system_clock::now()) {
+      refusal_ = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                              "the deadline passed before the request was served");
+    }
+  }
+
+  // False when the call was refused (and already finished): do not run it.
+  bool Admitted() {
+    if (refusal_.ok()) return true;
+    FinishGrpc(refusal_);
+    return false;
+  }
+
+  grpc::ServerUnaryReactor* reactor() const { return reactor_; }
+
+  void Finish(const rdb::Status& s) { FinishGrpc(ToGrpcStatus(s, ctx_)); }
+
+ private:
+  void FinishGrpc(const grpc::Status& result) {
+    svc_->in_flight_.fetch_sub(1);
+    svc_->metrics_->AddInFlight(-1);
+    const uint64_t elapsed = NowMicros() - start_;
+    svc_->metrics_->Observe(method_, result.error_code(), elapsed);
+    if (!result.ok()) {
+      auto level = result.error_code() == grpc::StatusCode::INTERNAL ||
+                           result.error_code() == grpc::StatusCode::DATA_LOSS
+                       ? spdlog::level::warn
+                       : spdlog::level::debug;
+      if (spdlog::should_log(level)) {
+        spdlog::log(level, "{} from {}: code {}: {}", MethodName(method_), ctx_->peer(),
+                    static_cast<int>(result.error_code()), result.error_message());
+      }
+    } else if (spdlog::should_log(spdlog::level::trace)) {
+      spdlog::trace("{} from {}: OK in {} us", MethodName(method_), ctx_->peer(), elapsed);
+    }
+    reactor_->Finish(result);
+  }
+
+  EventStoreService* const svc_;
+  const Method method_;
+  grpc::CallbackServerContext* const ctx_;
+  grpc::ServerUnaryReactor* const reactor_;
+  const uint64_t start_;
+  grpc::Status refusal_;
+};
 
 template <typename Fn>
-grpc::Status EventStoreService::Handle(Method method, grpc::ServerContext* ctx, Fn&& fn) {
-  uint64_t start = NowMicros();
-  grpc::Status result;
-  uint32_t now_in_flight = in_flight_.fetch_add(1) + 1;
-  metrics_->AddInFlight(1);
-  if (draining_.load()) {
-    result = grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down");
-  } else if (now_in_flight > options_.requests_in_flight_max) {
-    result =
-        grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                     "too many requests in flight (requests_in_flight_max " +
-                         std::to_string(options_.requests_in_flight_max) + "); retry with backoff");
-  } else if (ctx->deadline() < std::chrono::system_clock::now()) {
-    result = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                          "the deadline passed before the request was served");
-  } else {
-    result = ToGrpcStatus(fn(), ctx);
-  }
-  in_flight_.fetch_sub(1);
-  metrics_->AddInFlight(-1);
-  uint64_t elapsed = NowMicros() - start;
-  metrics_->Observe(method, result.error_code(), elapsed);
-  if (!result.ok()) {
-    auto level = result.error_code() == grpc::StatusCode::INTERNAL ||
-                         result.error_code() == grpc::StatusCode::DATA_LOSS
-                     ? spdlog::level::warn
-                     : spdlog::level::debug;
-    spdlog::log(level, "{} from {}: code {}: {}", MethodName(method), ctx->peer(),
-                static_cast<int>(result.error_code()), result.error_message());
-  } else {
-    spdlog::trace("{} from {}: OK in {} us", MethodName(method), ctx->peer(), elapsed);
-  }
-  return result;
+grpc::ServerUnaryReactor* EventStoreService::Inline(Method method,
+                                                    grpc::CallbackServerContext* ctx, Fn&& fn) {
+  Call call(this, method, ctx);
+  if (call.Admitted()) call.Finish(fn());
+  return call.reactor();
 }
 
-grpc::Status EventStoreService::Append(grpc::ServerContext* ctx, const pb::AppendRequest* req,
-                                       pb::AppendResponse* resp) {
-  return Handle(Method::kAppend, ctx, [&]() -> rdb::Status {
-    RDB_RETURN_IF_ERROR(ValidateAppend(*req, options_.payload_bytes_max));
-    RDB_ASSIGN_OR_RETURN(ExpectedVersion expected,
-                         ConvertExpected(req->expected_version(), req->has_expected_version()));
-    AppendRequest a;
-    a.key = req->key();
-    a.expected = expected;
-    a.idempotency_id = req->idempotency_id();
-    a.events.reserve(req->events_size());
-    for (const auto& e : req->events()) {
-      a.events.push_back(EventData{EventKind::kPut, e.event_type(), e.payload()});
+grpc::ServerUnaryReactor* EventStoreService::Append(grpc::CallbackServerContext* ctx,
+                                                    const pb::AppendRequest* req,
+                                                    pb::AppendResponse* resp) {
+  auto call = std::make_shared<Call>(this, Method::kAppend, ctx);
+  grpc::ServerUnaryReactor* reactor = call->reactor();
+  if (!call->Admitted()) return reactor;
+  rdb::Status valid = ValidateAppend(*req, options_.payload_bytes_max);
+  Result<ExpectedVersion> expected =
+      valid.ok() ? ConvertExpected(req->expected_version(), req->has_expected_version())
+                 : Result<ExpectedVersion>(valid);
+  if (!expected.ok()) {
+    call->Finish(expected.status());
+    return reactor;
+  }
+  AppendRequest a;
+  a.key = req->key();
+  a.expected = *expected;
+  a.idempotency_id = req->idempotency_id();
+  a.events.reserve(req->events_size());
+  for (const auto& e : req->events()) {
+    a.events.push_back(EventData{EventKind::kPut, e.event_type(), e.payload()});
+  }
+  // The response and the call outlive this function: the commit leader finishes them.
+  engine_->AppendAsync(std::move(a), [call, resp](Result<AppendResult> r) {
+    if (r.ok()) {
+      resp->set_first_seq(r->first_seq);
+      resp->set_last_seq(r->last_seq);
+      resp->set_first_version(r->first_version);
+      resp->set_last_version(r->last_version);
+      resp->set_deduplicated(r->deduplicated);
     }
-    RDB_ASSIGN_OR_RETURN(AppendResult r, engine_->Append(std::move(a)));
-    resp->set_first_seq(r.first_seq);
-    resp->set_last_seq(r.last_seq);
-    resp->set_first_version(r.first_version);
-    resp->set_last_version(r.last_version);
-    resp->set_deduplicated(r.deduplicated);
-    return rdb::Status::OK();
+    call->Finish(r.status());
   });
+  return reactor;
 }
 
-grpc::Status EventStoreService::Delete(grpc::ServerContext* ctx, const pb::DeleteRequest* req,
-                                       pb::DeleteResponse* resp) {
-  return Handle(Method::kDelete, ctx, [&]() -> rdb::Status {
-    RDB_RETURN_IF_ERROR(ValidateRequestKey(req->key()));
-    RDB_RETURN_IF_ERROR(ValidateIdempotencyId(req->idempotency_id()));
-    RDB_ASSIGN_OR_RETURN(ExpectedVersion expected,
-                         ConvertExpected(req->expected_version(), req->has_expected_version()));
-    RDB_ASSIGN_OR_RETURN(AppendResult r,
-                         engine_->Delete(req->key(), expected, req->idempotency_id()));
-    resp->set_seq(r.first_seq);
-    resp->set_version(r.first_version);
-    resp->set_deduplicated(r.deduplicated);
-    return rdb::Status::OK();
-  });
+grpc::ServerUnaryReactor* EventStoreService::Delete(grpc::CallbackServerContext* ctx,
+                                                    const pb::DeleteRequest* req,
+                                                    pb::DeleteResponse* resp) {
+  auto call = std::make_shared<Call>(this, Method::kDelete, ctx);
+  grpc::ServerUnaryReactor* reactor = call->reactor();
+  if (!call->Admitted()) return reactor;
+  rdb::Status valid = ValidateRequestKey(req->key());
+  if (valid.ok()) valid = ValidateIdempotencyId(req->idempotency_id());
+  Result<ExpectedVersion> expected =
+      valid.ok() ? ConvertExpected(req->expected_version(), req->has_expected_version())
+                 : Result<ExpectedVersion>(valid);
+  if (!expected.ok()) {
+    call->Finish(expected.status());
+    return reactor;
+  }
+  engine_->DeleteAsync(req->key(), *expected, req->idempotency_id(),
+                       [call, resp](Result<AppendResult> r) {
+                         if (r.ok()) {
+                           resp->set_seq(r->first_seq);
+                           resp->set_version(r->first_version);
+                           resp->set_deduplicated(r->deduplicated);
+                         }
+                         call->Finish(r.status());
+                       });
+  return reactor;
 }
 
-grpc::Status EventStoreService::Get(grpc::ServerContext* ctx, const pb::GetRequest* req,
-                                    pb::GetResponse* resp) {
-  return Handle(Method::kGet, ctx, [&]() -> rdb::Status {
+grpc::ServerUnaryReactor* EventStoreService::Get(grpc::CallbackServerContext* ctx,
+                                                 const pb::GetRequest* req, pb::GetResponse* resp) {
+  return Inline(Method::kGet, ctx, [&]() -> rdb::Status {
     RDB_RETURN_IF_ERROR(ValidateRequestKey(req->key()));
     RDB_ASSIGN_OR_RETURN(Event e, engine_->Get(req->key()));
     ToProto(e, resp->mutable_event());
@@ -118,10 +179,10 @@ grpc::Status EventStoreService::Get(grpc::ServerContext* ctx, const pb::GetReque
   });
 }
 
-grpc::Status EventStoreService::ReadStream(grpc::ServerContext* ctx,
-                                           const pb::ReadStreamRequest* req,
-                                           pb::ReadStreamResponse* resp) {
-  return Handle(Method::kReadStream, ctx, [&]() -> rdb::Status {
+grpc::ServerUnaryReactor* EventStoreService::ReadStream(grpc::CallbackServerContext* ctx,
+                                                        const pb::ReadStreamRequest* req,
+                                                        pb::ReadStreamResponse* resp) {
+  return Inline(Method::kReadStream, ctx, [&]() -> rdb::Status {
     RDB_RETURN_IF_ERROR(ValidateRequestKey(req->key()));
     ReadStreamRequest r;
     r.key = req->key();
@@ -151,9 +212,10 @@ grpc::Status EventStoreService::ReadStream(grpc::ServerContext* ctx,
   });
 }
 
-grpc::Status EventStoreService::ReadAll(grpc::ServerContext* ctx, const pb::ReadAllRequest* req,
-                                        pb::ReadAllResponse* resp) {
-  return Handle(Method::kReadAll, ctx, [&]() -> rdb::Status {
+grpc::ServerUnaryReactor* EventStoreService::ReadAll(grpc::CallbackServerContext* ctx,
+                                                     const pb::ReadAllRequest* req,
+                                                     pb::ReadAllResponse* resp) {
+  return Inline(Method::kReadAll, ctx, [&]() -> rdb::Status {
     ReadAllRequest r;
     r.from_seq = req->from_seq();
     r.include_system = req->include_system();
@@ -165,9 +227,10 @@ grpc::Status EventStoreService::ReadAll(grpc::ServerContext* ctx, const pb::Read
   });
 }
 
-grpc::Status EventStoreService::Status(grpc::ServerContext* ctx, const pb::StatusRequest*,
-                                       pb::StatusResponse* resp) {
-  return Handle(Method::kStatus, ctx, [&]() -> rdb::Status {
+grpc::ServerUnaryReactor* EventStoreService::Status(grpc::CallbackServerContext* ctx,
+                                                    const pb::StatusRequest*,
+                                                    pb::StatusResponse* resp) {
+  return Inline(Method::kStatus, ctx, [&]() -> rdb::Status {
     Engine::Stats s = engine_->stats();
     resp->set_server_version("0.1.0");
     resp->set_mode("single-node");

@@ -4,7 +4,7 @@
 
 namespace rdb::server {
 
-grpc::Status ToGrpcStatus(const Status& status, grpc::ServerContext* ctx) {
+grpc::Status ToGrpcStatus(const Status& status, grpc::ServerContextBase* ctx) {
   grpc::StatusCode code = grpc::StatusCode::UNKNOWN;
   std::string message = status.message();
   switch (status.code()) {

@@ -21,6 +21,6 @@ inline constexpr char kActualVersionMetadataKey[] = "rdeebee-actual-version";
 //   kNoSpace -> RESOURCE_EXHAUSTED    kResourceExhausted -> RESOURCE_EXHAUSTED
 //   kUnavailable -> UNAVAILABLE       kAlreadyExists -> ALREADY_EXISTS
 //   kNotSupported -> UNIMPLEMENTED    kAborted -> ABORTED
-grpc::Status ToGrpcStatus(const Status& status, grpc::ServerContext* ctx);
+grpc::Status ToGrpcStatus(const Status& status, grpc::ServerContextBase* ctx);
 
 }  // namespace rdb::server
