@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <string_view>
@@ -284,6 +285,138 @@ Result<ServerStatus> Client::GetStatus() {
   out.compactions = r.compactions();
   out.payload_bytes_max = r.payload_bytes_max();
   return out;
+}
+
+// --- change data capture ---
+
+namespace {
+
+class GrpcSubscription final : public Subscription {
+ public:
+  GrpcSubscription(pb::EventStore::Stub* stub, const pb::SubscribeRequest& req, std::string address)
+      : address_(std::move(address)) {
+    reader_ = stub->Subscribe(&ctx_, req);
+  }
+  ~GrpcSubscription() override {
+    if (!finished_) {
+      ctx_.TryCancel();
+      pb::SubscribeResponse drain;
+      while (reader_->Read(&drain)) {
+      }
+      (void)reader_->Finish();
+    }
+  }
+
+  Status Next(std::vector<Change>* changes, uint64_t* checkpoint) override {
+    *checkpoint = 0;
+    if (finished_) return end_;
+    if (!reader_->Read(&msg_)) {
+      finished_ = true;
+      grpc::Status s = reader_->Finish();
+      if (cancelled_.load()) {
+        end_ = Status::Aborted("subscription cancelled");
+      } else if (s.ok()) {
+        end_ = Status::Unavailable("server " + address_ + " ended the subscription");
+      } else {
+        end_ = FromGrpc(s, ctx_, address_, 0);
+      }
+      return end_;
+    }
+    for (const pb::ChangeEvent& c : msg_.changes()) {
+      Change out;
+      out.seq = c.seq();
+      out.key = c.key();
+      out.version = c.version();
+      out.op = c.op() == pb::CHANGE_OP_DELETE   ? ChangeOp::kDelete
+               : c.op() == pb::CHANGE_OP_UPDATE ? ChangeOp::kUpdate
+                                                : ChangeOp::kCreate;
+      if (c.has_before()) out.before = c.before();
+      if (c.has_after()) out.after = c.after();
+      out.event_type = c.event_type();
+      out.timestamp_ms = c.timestamp_ms();
+      changes->push_back(std::move(out));
+    }
+    if (msg_.has_checkpoint()) *checkpoint = msg_.checkpoint().seq();
+    return Status::OK();
+  }
+
+  void Cancel() override {
+    cancelled_.store(true);
+    ctx_.TryCancel();
+  }
+
+ private:
+  std::string address_;
+  grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientReader<pb::SubscribeResponse>> reader_;
+  pb::SubscribeResponse msg_;
+  std::atomic<bool> cancelled_{false};
+  bool finished_ = false;
+  Status end_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Subscription>> Client::Subscribe(const SubscribeOptions& options) {
+  pb::SubscribeRequest req;
+  switch (options.start) {
+    case SubscribeOptions::Start::kEarliest:
+      req.set_start(pb::START_POSITION_EARLIEST);
+      break;
+    case SubscribeOptions::Start::kLatest:
+      req.set_start(pb::START_POSITION_LATEST);
+      break;
+    case SubscribeOptions::Start::kAfterSeq:
+      req.set_start(pb::START_POSITION_AFTER_SEQ);
+      req.set_after_seq(options.after_seq);
+      break;
+  }
+  for (const auto& p : options.key_prefixes) req.add_key_prefixes(p);
+  for (const auto& t : options.event_types) req.add_event_types(t);
+  req.set_include_before(options.include_before);
+  req.set_group(options.group);
+  req.set_include_system(options.include_system);
+  req.set_checkpoint_interval_ms(options.checkpoint_interval_ms);
+  return std::unique_ptr<Subscription>(
+      std::make_unique<GrpcSubscription>(stub_->stub.get(), req, address_));
+}
+
+Result<uint64_t> Client::CommitGroupPosition(const std::string& group, uint64_t seq) {
+  pb::CommitGroupPositionRequest req;
+  req.set_group(group);
+  req.set_seq(seq);
+  pb::CommitGroupPositionResponse resp;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, options_.timeout_seconds);
+  grpc::Status s = stub_->stub->CommitGroupPosition(&ctx, req, &resp);
+  if (!s.ok()) return FromGrpc(s, ctx, address_, options_.timeout_seconds);
+  return resp.seq();
+}
+
+Result<std::vector<GroupInfo>> Client::ListGroups(uint64_t* last_seq) {
+  pb::ListGroupsRequest req;
+  pb::ListGroupsResponse resp;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, options_.timeout_seconds);
+  grpc::Status s = stub_->stub->ListGroups(&ctx, req, &resp);
+  if (!s.ok()) return FromGrpc(s, ctx, address_, options_.timeout_seconds);
+  std::vector<GroupInfo> out;
+  for (const pb::GroupInfo& g : resp.groups()) {
+    out.push_back(GroupInfo{g.group(), g.seq(), g.lag(), g.active(), g.updated_ms()});
+  }
+  if (last_seq != nullptr) *last_seq = resp.last_seq();
+  return out;
+}
+
+Status Client::DeleteGroup(const std::string& group) {
+  pb::DeleteGroupRequest req;
+  req.set_group(group);
+  pb::DeleteGroupResponse resp;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, options_.timeout_seconds);
+  grpc::Status s = stub_->stub->DeleteGroup(&ctx, req, &resp);
+  if (!s.ok()) return FromGrpc(s, ctx, address_, options_.timeout_seconds);
+  return Status::OK();
 }
 
 Status Client::WaitUntilReady(double timeout_seconds) {

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -83,6 +84,54 @@ struct ServerStatus {
   uint64_t table_bytes = 0, flushes = 0, compactions = 0, payload_bytes_max = 0;
 };
 
+// --- change data capture (Subscribe) ---
+
+enum class ChangeOp : uint8_t { kCreate, kUpdate, kDelete };
+
+struct Change {
+  uint64_t seq = 0;
+  std::string key;
+  uint64_t version = 0;
+  ChangeOp op = ChangeOp::kCreate;
+  std::optional<std::string> before;  // only with include_before, when the key had a value
+  std::optional<std::string> after;   // absent for a DELETE
+  std::string event_type;
+  uint64_t timestamp_ms = 0;
+};
+
+struct SubscribeOptions {
+  enum class Start : uint8_t { kEarliest, kLatest, kAfterSeq };
+  Start start = Start::kEarliest;
+  uint64_t after_seq = 0;                 // for kAfterSeq: changes with seq > after_seq
+  std::vector<std::string> key_prefixes;  // OR'ed; empty = every key
+  std::vector<std::string> event_types;   // OR'ed; empty = every type; ANDed with the prefixes
+  bool include_before = false;
+  std::string group;  // consumer group: its committed position wins over `start`
+  bool include_system = false;
+  uint32_t checkpoint_interval_ms = 0;  // 0 = the server's default (1000)
+};
+
+// One open Subscribe stream. Not thread-safe, except Cancel(), which any thread may call.
+class Subscription {
+ public:
+  virtual ~Subscription() = default;
+  // Blocks for the next stream message. Appends its changes (strictly increasing seq) to *changes
+  // and sets *checkpoint to its checkpoint seq (0 if it carries none). Returns OK, or the status
+  // that ended the stream (kAborted "subscription cancelled" after Cancel(); the server's code and
+  // message otherwise; a server that ended the stream normally gives kUnavailable).
+  virtual Status Next(std::vector<Change>* changes, uint64_t* checkpoint) = 0;
+  // Ends the stream from any thread; a blocked Next() returns.
+  virtual void Cancel() = 0;
+};
+
+struct GroupInfo {
+  std::string group;
+  uint64_t seq = 0;
+  uint64_t lag = 0;
+  bool active = false;
+  uint64_t updated_ms = 0;
+};
+
 class Client {
  public:
   // Creates a client for "HOST:PORT". Does not wait for the connection: the first call does.
@@ -106,6 +155,15 @@ class Client {
                                uint32_t limit);
   Result<ReadReply> ReadAll(uint64_t from_seq, uint32_t limit, bool include_system = false);
   Result<ServerStatus> GetStatus();
+
+  // Opens a Subscribe stream (no deadline: it lasts until cancelled or the server ends it). The
+  // server's errors (e.g. a busy group) arrive from the first Next().
+  Result<std::unique_ptr<Subscription>> Subscribe(const SubscribeOptions& options);
+  // Stores a group's position; returns the stored position. Backwards: kFailedPrecondition.
+  Result<uint64_t> CommitGroupPosition(const std::string& group, uint64_t seq);
+  // Every group, sorted by name; *last_seq (if given) gets the log's last seq.
+  Result<std::vector<GroupInfo>> ListGroups(uint64_t* last_seq = nullptr);
+  Status DeleteGroup(const std::string& group);
 
   // Waits until the server answers a Status call or the timeout passes.
   Status WaitUntilReady(double timeout_seconds);

@@ -34,6 +34,14 @@ const char* MethodName(Method m) {
       return "ReadAll";
     case Method::kStatus:
       return "Status";
+    case Method::kSubscribe:
+      return "Subscribe";
+    case Method::kCommitGroupPosition:
+      return "CommitGroupPosition";
+    case Method::kListGroups:
+      return "ListGroups";
+    case Method::kDeleteGroup:
+      return "DeleteGroup";
     case Method::kCount:
       break;
   }
@@ -97,6 +105,12 @@ std::string Metrics::Render() const {
   out += "# HELP rdb_requests_in_flight Requests being served now.\n";
   out += "# TYPE rdb_requests_in_flight gauge\n";
   out += "rdb_requests_in_flight " + std::to_string(in_flight_.load()) + "\n";
+  out += "# HELP rdb_subscribers Open Subscribe streams.\n";
+  out += "# TYPE rdb_subscribers gauge\n";
+  out += "rdb_subscribers " + std::to_string(subscribers_.load()) + "\n";
+  out += "# HELP rdb_cdc_changes_sent_total Changes sent on Subscribe streams.\n";
+  out += "# TYPE rdb_cdc_changes_sent_total counter\n";
+  out += "rdb_cdc_changes_sent_total " + std::to_string(changes_sent_.load()) + "\n";
   if (collect_) {
     for (const Sample& s : collect_()) {
       out += "# HELP " + s.name + " " + s.help + "\n";

@@ -16,7 +16,19 @@
 
 namespace rdb::server {
 
-enum class Method : uint8_t { kAppend, kDelete, kGet, kReadStream, kReadAll, kStatus, kCount };
+enum class Method : uint8_t {
+  kAppend,
+  kDelete,
+  kGet,
+  kReadStream,
+  kReadAll,
+  kStatus,
+  kSubscribe,  // observed when the stream ends; latency = the stream's lifetime
+  kCommitGroupPosition,
+  kListGroups,
+  kDeleteGroup,
+  kCount
+};
 const char* MethodName(Method m);
 
 // A sample from the engine and the server, collected at scrape time.
@@ -42,6 +54,12 @@ class Metrics {
   // Requests currently being served (a gauge).
   void AddInFlight(int delta) { in_flight_.fetch_add(delta, std::memory_order_relaxed); }
 
+  // Change data capture: open Subscribe streams (a gauge) and changes sent on them (a counter).
+  void AddSubscribers(int delta) { subscribers_.fetch_add(delta, std::memory_order_relaxed); }
+  void AddChangesSent(uint64_t n) { changes_sent_.fetch_add(n, std::memory_order_relaxed); }
+  int64_t subscribers() const { return subscribers_.load(std::memory_order_relaxed); }
+  uint64_t changes_sent() const { return changes_sent_.load(std::memory_order_relaxed); }
+
   uint64_t count(Method method, int grpc_code) const;
   std::string Render() const;
 
@@ -53,6 +71,8 @@ class Metrics {
   };
   std::array<std::array<Series, kCodes>, static_cast<size_t>(Method::kCount)> series_;
   std::atomic<int64_t> in_flight_{0};
+  std::atomic<int64_t> subscribers_{0};
+  std::atomic<uint64_t> changes_sent_{0};
   std::function<std::vector<Sample>()> collect_;
 };
 

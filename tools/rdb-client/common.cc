@@ -161,6 +161,85 @@ std::string EventLine(const client::Event& e) {
   return line;
 }
 
+namespace {
+const char* OpName(client::ChangeOp op) {
+  switch (op) {
+    case client::ChangeOp::kCreate:
+      return "CREATE";
+    case client::ChangeOp::kUpdate:
+      return "UPDATE";
+    case client::ChangeOp::kDelete:
+      return "DELETE";
+  }
+  return "?";
+}
+}  // namespace
+
+std::string ChangeJson(const client::Change& c) {
+  nlohmann::ordered_json j;
+  bool key_utf8 = IsUtf8(c.key);
+  j["type"] = "change";
+  j["seq"] = c.seq;
+  j["key"] = key_utf8 ? c.key : Base64(c.key);
+  j["key_encoding"] = key_utf8 ? "utf8" : "base64";
+  j["version"] = c.version;
+  j["op"] = OpName(c.op);
+  if (c.after) {
+    bool utf8 = IsUtf8(*c.after);
+    j["after"] = utf8 ? *c.after : Base64(*c.after);
+    j["after_encoding"] = utf8 ? "utf8" : "base64";
+  }
+  if (c.before) {
+    bool utf8 = IsUtf8(*c.before);
+    j["before"] = utf8 ? *c.before : Base64(*c.before);
+    j["before_encoding"] = utf8 ? "utf8" : "base64";
+  }
+  j["event_type"] = IsUtf8(c.event_type) ? c.event_type : Base64(c.event_type);
+  j["timestamp_ms"] = c.timestamp_ms;
+  return j.dump();
+}
+
+std::string ChangeLine(const client::Change& c) {
+  bool truncated = false;
+  std::string key = IsUtf8(c.key) ? Escape(c.key, SIZE_MAX, &truncated) : "base64:" + Base64(c.key);
+  std::string line =
+      std::to_string(c.seq) + " " + key + " v" + std::to_string(c.version) + " " + OpName(c.op);
+  if (c.after) line += " " + ShortPayload(*c.after);
+  return line;
+}
+
+std::string CheckpointJson(uint64_t seq) {
+  nlohmann::ordered_json j;
+  j["type"] = "checkpoint";
+  j["seq"] = seq;
+  return j.dump();
+}
+
+std::string GroupJson(const client::GroupInfo& g) {
+  nlohmann::ordered_json j;
+  j["group"] = g.group;
+  j["seq"] = g.seq;
+  j["lag"] = g.lag;
+  j["active"] = g.active;
+  j["updated_ms"] = g.updated_ms;
+  return j.dump();
+}
+
+std::string GroupDeletedJson(const std::string& group) {
+  nlohmann::ordered_json j;
+  j["deleted"] = group;
+  return j.dump();
+}
+
+Result<uint64_t> ParseSeq(const std::string& text) {
+  constexpr uint64_t kSeqMax = (1ull << 53) - 1;
+  if (text.empty() || text.size() > 16 || text.find_first_not_of("0123456789") != std::string::npos)
+    return Status::InvalidArgument("--from must be a seq (a number), got '" + text + "'");
+  uint64_t v = std::stoull(text);
+  if (v > kSeqMax) return Status::InvalidArgument("--from " + text + " is above 2^53-1");
+  return v;
+}
+
 void WriteStdout(std::string_view bytes) { std::fwrite(bytes.data(), 1, bytes.size(), stdout); }
 
 }  // namespace rdb::cli

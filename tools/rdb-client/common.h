@@ -27,7 +27,8 @@ struct Options {
   std::string key;
   std::string payload;
   std::string file;
-  std::string event_type;
+  std::string event_type;                // the single --type of write (from event_types)
+  std::vector<std::string> event_types;  // every --type given (subscribe: a filter, OR'ed)
   std::string id;
   std::string expected = "any";
   std::string server;
@@ -37,7 +38,12 @@ struct Options {
   uint64_t from_version = 0;
   bool backward = false;
   uint32_t limit = kLimitDefault;
-  uint64_t from_seq = 0;
+  std::string from;  // scan: a seq (inclusive); subscribe: earliest | latest | SEQ (exclusive)
+  std::vector<std::string> prefixes;  // subscribe --prefix
+  std::string group;                  // subscribe --group
+  bool before = false;                // subscribe --before
+  uint64_t count = 0;                 // subscribe --count (0 = no limit)
+  std::string delete_group;           // groups --delete
 
   // Which options were given, by long name without dashes ("key", "payload", ...).
   std::function<bool(const std::string&)> given;
@@ -59,6 +65,8 @@ Verb DeleteVerb();
 Verb HistoryVerb();
 Verb ScanVerb();
 Verb StatusVerb();
+Verb SubscribeVerb();
+Verb GroupsVerb();
 
 // Prints "rdb-client: <message>" to stderr and returns the exit code for the status.
 int Fail(const Status& status);
@@ -71,6 +79,16 @@ std::string Base64(std::string_view s);
 // <payload>.
 std::string EventJson(const client::Event& e);
 std::string EventLine(const client::Event& e);
+// A change (subscribe) as a JSON line ("type": "change") and as a human line:
+// <seq> <key> v<version> <OP> <payload>.
+std::string ChangeJson(const client::Change& c);
+std::string ChangeLine(const client::Change& c);
+std::string CheckpointJson(uint64_t seq);
+// groups --json: {"group", "seq", "lag", "active", "updated_ms"}; --delete: {"deleted": G}.
+std::string GroupJson(const client::GroupInfo& g);
+std::string GroupDeletedJson(const std::string& group);
+// Parses a seq (decimal, 53 bits at most) for --from.
+Result<uint64_t> ParseSeq(const std::string& text);
 // Payload shortened for a human line: at most kShortChars characters, control bytes escaped;
 // non-UTF-8 payloads as "base64:..." shortened.
 std::string ShortPayload(std::string_view payload);

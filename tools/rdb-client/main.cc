@@ -3,6 +3,9 @@
 //   rdb-client -k KEY -p PAYLOAD write     rdb-client -k KEY read     rdb-client -k KEY delete
 //   rdb-client -k KEY history [--from-version V] [--backward] [--limit N]
 //   rdb-client scan [--from SEQ] [--limit N]     rdb-client status
+//   rdb-client subscribe [--from earliest|latest|SEQ] [--prefix P]... [--type T]... [--group G]
+//                        [--before] [--count N]
+//   rdb-client groups [--delete G]
 //
 // Options may come before or after the verb. Each verb lives in its own file (write.cc, ...) and is
 // listed in Verbs() below.
@@ -19,10 +22,9 @@ namespace {
 
 std::vector<Verb> Verbs() {
   return {
-      WriteVerb(), ReadVerb(), DeleteVerb(), HistoryVerb(), ScanVerb(), StatusVerb(),
-      // Later verbs register here, each in its own file:
-      //   SubscribeVerb()  (change data capture: --from earliest|latest|SEQ, --count, --group)
-      //   GroupsVerb(), MembersVerb()  (consumer groups; cluster membership)
+      WriteVerb(), ReadVerb(),   DeleteVerb(),    HistoryVerb(),
+      ScanVerb(),  StatusVerb(), SubscribeVerb(), GroupsVerb(),
+      // Later verbs register here, each in its own file: MembersVerb() (cluster membership)
   };
 }
 
@@ -30,8 +32,12 @@ constexpr char kFooter[] = R"(Examples:
   rdb-client -k Deep -p "First write" write
   rdb-client -k Deep read
   rdb-client -k Deep history --json
+  rdb-client subscribe --from latest --prefix order/ --json
+  rdb-client subscribe --group billing --count 100
+  rdb-client groups
 Server: --server HOST:PORT, else SERVER_IP / SERVER_PORT, else 127.0.0.1:2048.
-Exit codes: 0 ok; 1 not found or expected version mismatch; 2 any other error (usage included).)";
+Exit codes: 0 ok; 1 not found or precondition failed (expected version mismatch, busy consumer
+group, backwards group commit); 2 any other error (usage included).)";
 
 // Adds the verb options to `app` (the main app, hidden, or a verb's subcommand).
 void AddVerbOptions(CLI::App* app, Options* o, const std::vector<std::string>& names, bool hidden,
@@ -49,7 +55,20 @@ void AddVerbOptions(CLI::App* app, Options* o, const std::vector<std::string>& n
       add(n, app->add_option("--limit", o->limit, "At most N events (default 1000, max 10000)")
                  ->check(CLI::Range(1u, kLimitMax)));
     if (n == "from")
-      add(n, app->add_option("--from", o->from_seq, "First seq, inclusive (default: the start)"));
+      add(n, app->add_option("--from", o->from,
+                             "scan: first seq, inclusive (default: the start); subscribe: "
+                             "earliest (default), latest, or the last seq processed"));
+    if (n == "prefix")
+      add(n, app->add_option("--prefix", o->prefixes, "Only keys with this prefix (repeatable)"));
+    if (n == "group")
+      add(n, app->add_option("--group", o->group,
+                             "Consumer group: resume after its position, commit as it goes"));
+    if (n == "before") add(n, app->add_flag("--before", o->before, "Include the previous value"));
+    if (n == "count")
+      add(n,
+          app->add_option("--count", o->count, "Exit after N changes")->check(CLI::PositiveNumber));
+    if (n == "delete")
+      add(n, app->add_option("--delete", o->delete_group, "Delete this consumer group"));
   }
 }
 
@@ -64,7 +83,8 @@ int Main(int argc, char** argv) {
   global("key", app.add_option("-k,--key", o.key, "The key (1..1024 bytes)"));
   global("payload", app.add_option("-p,--payload", o.payload, "The payload to write"));
   global("file", app.add_option("-f,--file", o.file, "Read the payload from FILE (- = stdin)"));
-  global("type", app.add_option("--type", o.event_type, "Event type, e.g. OrderPlaced"));
+  global("type", app.add_option("--type", o.event_types,
+                                "Event type, e.g. OrderPlaced (subscribe: a filter, repeatable)"));
   global("id", app.add_option("--id", o.id, "Idempotency id: a retry with it writes nothing"));
   global("expected-version",
          app.add_option("--expected-version", o.expected,
@@ -74,7 +94,9 @@ int Main(int argc, char** argv) {
   global("timeout", app.add_option("--timeout", o.timeout_seconds,
                                    "Seconds to wait for the server (default 10)")
                         ->check(CLI::PositiveNumber));
-  AddVerbOptions(&app, &o, {"from-version", "backward", "limit", "from"}, /*hidden=*/true, &opts);
+  const std::vector<std::string> kVerbOptions = {
+      "from-version", "backward", "limit", "from", "prefix", "group", "before", "count", "delete"};
+  AddVerbOptions(&app, &o, kVerbOptions, /*hidden=*/true, &opts);
 
   std::vector<Verb> verbs = Verbs();
   std::map<std::string, CLI::App*> subs;
@@ -105,20 +127,26 @@ int Main(int argc, char** argv) {
   for (const Verb& v : verbs)
     if (subs[v.name]->parsed()) verb = &v;
   if (verb == nullptr)
-    return UsageError("a verb is needed: write, read, delete, history, scan, status");
-  for (const char* name : {"from-version", "backward", "limit", "from"}) {
+    return UsageError(
+        "a verb is needed: write, read, delete, history, scan, status, subscribe, groups");
+  for (const std::string& name : kVerbOptions) {
     bool accepted = std::find(verb->verb_options.begin(), verb->verb_options.end(), name) !=
                     verb->verb_options.end();
     if (o.given(name) && !accepted)
-      return UsageError("--" + std::string(name) + " does not apply to " + verb->name);
+      return UsageError("--" + name + " does not apply to " + verb->name);
   }
   if (verb->needs_key && !o.given("key")) return UsageError(verb->name + " needs a key: -k KEY");
   if (!verb->needs_key && o.given("key")) return UsageError("-k does not apply to " + verb->name);
   if (verb->name != "write" && verb->name != "delete" &&
       (o.given("id") || o.given("expected-version")))
     return UsageError("--id and --expected-version apply to write and delete only");
-  if (verb->name != "write" && (o.given("payload") || o.given("file") || o.given("type")))
-    return UsageError("-p, -f and --type apply to write only");
+  if (verb->name != "write" && (o.given("payload") || o.given("file")))
+    return UsageError("-p and -f apply to write only");
+  if (verb->name != "write" && verb->name != "subscribe" && o.given("type"))
+    return UsageError("--type applies to write and subscribe only");
+  if (verb->name == "write" && o.event_types.size() > 1)
+    return UsageError("write takes one --type");
+  if (!o.event_types.empty()) o.event_type = o.event_types.front();
 
   client::ClientOptions co;
   co.timeout_seconds = o.timeout_seconds;

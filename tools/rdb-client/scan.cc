@@ -8,7 +8,12 @@ namespace rdb::cli {
 namespace {
 
 int RunScan(const Options& o, client::Client& c) {
-  uint64_t from = o.from_seq;
+  uint64_t from = 0;
+  if (!o.from.empty()) {
+    auto f = ParseSeq(o.from);
+    if (!f.ok()) return UsageError(f.status().message());
+    from = *f;
+  }
   uint32_t left = o.limit;
   while (left > 0) {
     auto r = c.ReadAll(from, left);

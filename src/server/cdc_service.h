@@ -1,0 +1,49 @@
+// CdcService: the change-data-capture RPCs of rdeebee.v1.EventStore (Subscribe and the consumer
+// group calls) on gRPC's callback API. EventStoreService forwards these four methods here.
+//
+// Thread-safety: every method may run concurrently.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstdint>
+#include <memory>
+
+#include "engine/engine.h"
+#include "rdeebee/v1/rdeebee.grpc.pb.h"
+#include "server/metrics.h"
+
+namespace rdb::server {
+
+struct CdcOptions {
+  // Open Subscribe streams; more get RESOURCE_EXHAUSTED.
+  uint32_t subscribers_max = 1024;
+};
+
+class CdcService {
+ public:
+  CdcService(Engine* engine, Metrics* metrics, CdcOptions options);
+  ~CdcService();
+
+  // Ends every open subscription with UNAVAILABLE ("server is shutting down") and refuses new
+  // ones; returns when every stream has finished. Idempotent. Called before the gRPC server stops.
+  void Shutdown();
+
+  grpc::ServerWriteReactor<::rdeebee::v1::SubscribeResponse>* Subscribe(
+      grpc::CallbackServerContext* ctx, const ::rdeebee::v1::SubscribeRequest* req);
+  grpc::ServerUnaryReactor* CommitGroupPosition(
+      grpc::CallbackServerContext* ctx, const ::rdeebee::v1::CommitGroupPositionRequest* req,
+      ::rdeebee::v1::CommitGroupPositionResponse* resp);
+  grpc::ServerUnaryReactor* ListGroups(grpc::CallbackServerContext* ctx,
+                                       const ::rdeebee::v1::ListGroupsRequest* req,
+                                       ::rdeebee::v1::ListGroupsResponse* resp);
+  grpc::ServerUnaryReactor* DeleteGroup(grpc::CallbackServerContext* ctx,
+                                        const ::rdeebee::v1::DeleteGroupRequest* req,
+                                        ::rdeebee::v1::DeleteGroupResponse* resp);
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace rdb::server
