@@ -12,6 +12,14 @@ packages=(
   # gRPC and protobuf
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   python3 python3-grpcio python3-grpc-tools python3-protobuf
+  # etcd: the server (tests, `make cluster`, the benchmark peer) and its gRPC .proto files, from
+  # which the build generates the C++ stubs of our etcd client (the gogo packages hold their imports)
+  etcd-server etcd-client golang-etcd-server-dev golang-github-gogo-protobuf-dev
+  golang-github-gogo-googleapis-dev
+  # PostgreSQL client library for rdb-sink-postgres (the server comes with the peers below)
+  libpqxx-dev
+  # network partitions in the cluster fault suite (rules on loopback only)
+  iptables
   # peers for benchmarks (pgbench, initdb and pg_ctl ship in postgresql-15, pulled in by postgresql)
   rocksdb-tools postgresql redis-server redis-tools
 )
