@@ -1,0 +1,331 @@
+// CdcService over real gRPC, in process: a CallbackService forwarding the CDC methods to
+// CdcService (as EventStoreService does), a real Engine, and the C++ client library.
+#include "server/cdc_service.h"
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "client/client.h"
+#include "tests/support/temp_dir.h"
+
+namespace rdb::server {
+namespace {
+
+namespace pb = ::rdeebee::v1;
+using client::ChangeOp;
+using client::SubscribeOptions;
+
+class ForwardingService final : public pb::EventStore::CallbackService {
+ public:
+  explicit ForwardingService(CdcService* cdc) : cdc_(cdc) {}
+  grpc::ServerWriteReactor<pb::SubscribeResponse>* Subscribe(
+      grpc::CallbackServerContext* ctx, const pb::SubscribeRequest* req) override {
+    return cdc_->Subscribe(ctx, req);
+  }
+  grpc::ServerUnaryReactor* CommitGroupPosition(grpc::CallbackServerContext* ctx,
+                                                const pb::CommitGroupPositionRequest* req,
+                                                pb::CommitGroupPositionResponse* resp) override {
+    return cdc_->CommitGroupPosition(ctx, req, resp);
+  }
+  grpc::ServerUnaryReactor* ListGroups(grpc::CallbackServerContext* ctx,
+                                       const pb::ListGroupsRequest* req,
+                                       pb::ListGroupsResponse* resp) override {
+    return cdc_->ListGroups(ctx, req, resp);
+  }
+  grpc::ServerUnaryReactor* DeleteGroup(grpc::CallbackServerContext* ctx,
+                                        const pb::DeleteGroupRequest* req,
+                                        pb::DeleteGroupResponse* resp) override {
+    return cdc_->DeleteGroup(ctx, req, resp);
+  }
+
+ private:
+  CdcService* cdc_;
+};
+
+class CdcServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    EngineOptions o;
+    o.data_dir = dir_.path();
+    o.fsync = FsyncPolicy::kNever;
+    auto e = Engine::Open(o);
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    engine_ = std::move(e).value();
+    cdc_ = std::make_unique<CdcService>(engine_.get(), &metrics_, CdcOptions{});
+    service_ = std::make_unique<ForwardingService>(cdc_.get());
+    grpc::ServerBuilder b;
+    int port = 0;
+    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    b.RegisterService(service_.get());
+    server_ = b.BuildAndStart();
+    ASSERT_TRUE(server_ != nullptr);
+    auto c = client::Client::Connect("127.0.0.1:" + std::to_string(port));
+    ASSERT_TRUE(c.ok());
+    client_ = std::move(c).value();
+  }
+  void TearDown() override {
+    if (cdc_) cdc_->Shutdown();
+    if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    cdc_.reset();
+    ASSERT_TRUE(engine_->Close().ok());
+  }
+
+  uint64_t Put(const std::string& key, const std::string& payload, const std::string& type = "") {
+    AppendRequest r;
+    r.key = key;
+    r.events.push_back(EventData{EventKind::kPut, type, payload});
+    auto res = engine_->Append(std::move(r));
+    EXPECT_TRUE(res.ok()) << res.status().ToString();
+    return res.ok() ? res->last_seq : 0;
+  }
+
+  // Reads until a change or checkpoint reaches `until` (or the deadline).
+  Status ReadUntil(client::Subscription* s, uint64_t until, std::vector<client::Change>* out,
+                   uint64_t* checkpoint_seen = nullptr, int timeout_s = 30) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+    uint64_t reached = 0;
+    while (reached < until) {
+      if (std::chrono::steady_clock::now() > deadline) return Status::Unavailable("timed out");
+      uint64_t cp = 0;
+      size_t before = out->size();
+      RDB_RETURN_IF_ERROR(s->Next(out, &cp));
+      if (out->size() > before) reached = std::max(reached, out->back().seq);
+      reached = std::max(reached, cp);
+      if (checkpoint_seen != nullptr) *checkpoint_seen = std::max(*checkpoint_seen, cp);
+    }
+    return Status::OK();
+  }
+
+  test::TempDir dir_;
+  Metrics metrics_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<CdcService> cdc_;
+  std::unique_ptr<ForwardingService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<client::Client> client_;
+};
+
+TEST_F(CdcServiceTest, StreamsEverythingExactlyOnceWhileWritersRun) {
+  for (int i = 0; i < 3000; i++) Put("pre/" + std::to_string(i % 50), std::to_string(i));
+  SubscribeOptions o;
+  o.include_before = true;
+  auto sub = client_->Subscribe(o);
+  ASSERT_TRUE(sub.ok());
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 3; w++) {
+    writers.emplace_back([&, w] {
+      for (int i = 0; i < 3000; i++)
+        Put("w" + std::to_string(w) + "/" + std::to_string(i % 20), "x");
+    });
+  }
+  for (auto& w : writers) w.join();
+  const uint64_t last = engine_->last_seq();
+  std::vector<client::Change> got;
+  ASSERT_TRUE(ReadUntil(sub->get(), last, &got).ok());
+  ASSERT_EQ(got.size(), 12000u);
+  for (size_t i = 1; i < got.size(); i++) ASSERT_GT(got[i].seq, got[i - 1].seq);
+  EXPECT_EQ(got[0].op, ChangeOp::kCreate);
+  EXPECT_EQ(got[50].op, ChangeOp::kUpdate);
+  EXPECT_EQ(*got[50].before, "0");
+  EXPECT_EQ(metrics_.subscribers(), 1);
+  EXPECT_GE(metrics_.changes_sent(), 12000u);
+  (*sub)->Cancel();
+  std::vector<client::Change> rest;
+  uint64_t cp;
+  Status end;
+  while ((end = (*sub)->Next(&rest, &cp)).ok()) {
+  }
+  EXPECT_EQ(end.code(), Code::kAborted);
+}
+
+TEST_F(CdcServiceTest, CheckpointsWhileNothingMatches) {
+  SubscribeOptions o;
+  o.key_prefixes = {"nothing/"};
+  o.checkpoint_interval_ms = 20;
+  auto sub = client_->Subscribe(o);
+  ASSERT_TRUE(sub.ok());
+  uint64_t last = 0;
+  for (int i = 0; i < 100; i++) last = Put("k" + std::to_string(i), "v");
+  std::vector<client::Change> got;
+  uint64_t cp = 0;
+  ASSERT_TRUE(ReadUntil(sub->get(), last, &got, &cp, 10).ok());
+  EXPECT_TRUE(got.empty());
+  EXPECT_EQ(cp, last);
+}
+
+TEST_F(CdcServiceTest, LatestStartsAfterTheFirstCheckpoint) {
+  Put("old", "v");
+  SubscribeOptions o;
+  o.start = SubscribeOptions::Start::kLatest;
+  auto sub = client_->Subscribe(o);
+  ASSERT_TRUE(sub.ok());
+  std::vector<client::Change> got;
+  uint64_t cp = 0;
+  ASSERT_TRUE((*sub)->Next(&got, &cp).ok());  // the opening checkpoint
+  EXPECT_EQ(cp, engine_->last_seq());
+  uint64_t s = Put("new", "v");
+  ASSERT_TRUE(ReadUntil(sub->get(), s, &got).ok());
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].key, "new");
+}
+
+TEST_F(CdcServiceTest, AfterASeqBeyondTheLogWaitsForIt) {
+  for (int i = 0; i < 5; i++) Put("k", "v");
+  SubscribeOptions o;
+  o.start = SubscribeOptions::Start::kAfterSeq;
+  o.after_seq = engine_->last_seq() + 10;
+  o.checkpoint_interval_ms = 10;
+  auto sub = client_->Subscribe(o);
+  ASSERT_TRUE(sub.ok());
+  std::vector<client::Change> got;
+  uint64_t cp = 0;
+  for (int i = 0; i < 3; i++) {  // checkpoints never pass the log's end
+    ASSERT_TRUE((*sub)->Next(&got, &cp).ok());
+    EXPECT_LE(cp, engine_->last_seq());
+  }
+  uint64_t last = 0;
+  for (int i = 0; i < 15; i++) last = Put("k", std::to_string(i));
+  ASSERT_TRUE(ReadUntil(sub->get(), last, &got).ok());
+  ASSERT_EQ(got.size(), 5u);
+  EXPECT_EQ(got[0].seq, o.after_seq + 1);
+}
+
+TEST_F(CdcServiceTest, ConsumerGroups) {
+  for (int i = 0; i < 10; i++) Put("k" + std::to_string(i), "v");
+  ASSERT_EQ(*client_->CommitGroupPosition("g", 4), 4u);
+  auto back = client_->CommitGroupPosition("g", 3);
+  EXPECT_EQ(back.status().code(), Code::kFailedPrecondition);
+  EXPECT_EQ(client_->CommitGroupPosition("bad name", 3).status().code(), Code::kInvalidArgument);
+
+  SubscribeOptions o;
+  o.group = "g";
+  o.start = SubscribeOptions::Start::kLatest;  // the group's position wins
+  auto sub = client_->Subscribe(o);
+  ASSERT_TRUE(sub.ok());
+  std::vector<client::Change> got;
+  ASSERT_TRUE(ReadUntil(sub->get(), 10, &got).ok());
+  ASSERT_FALSE(got.empty());
+  EXPECT_EQ(got[0].seq, 5u);
+
+  uint64_t last = 0;
+  auto groups = client_->ListGroups(&last);
+  ASSERT_TRUE(groups.ok());
+  ASSERT_EQ(groups->size(), 1u);
+  EXPECT_EQ((*groups)[0].group, "g");
+  EXPECT_EQ((*groups)[0].seq, 4u);
+  EXPECT_EQ((*groups)[0].lag, last - 4);
+  EXPECT_TRUE((*groups)[0].active);
+
+  // A second consumer of the group is refused, naming it.
+  auto second = client_->Subscribe(o);
+  ASSERT_TRUE(second.ok());
+  std::vector<client::Change> none;
+  uint64_t cp;
+  Status st = (*second)->Next(&none, &cp);
+  EXPECT_EQ(st.code(), Code::kFailedPrecondition);
+  EXPECT_NE(st.message().find("'g'"), std::string::npos) << st.message();
+
+  (*sub)->Cancel();
+  while ((*sub)->Next(&none, &cp).ok()) {
+  }
+  sub->reset();
+  // The lease is released once the stream is done (asynchronously).
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while ((*client_->ListGroups())[0].active) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(client_->DeleteGroup("g").ok());
+  EXPECT_EQ(client_->DeleteGroup("g").code(), Code::kNotFound);
+  EXPECT_TRUE(client_->ListGroups()->empty());
+  // The group's records are system records: a plain subscription does not see them.
+  auto plain = client_->Subscribe(SubscribeOptions{});
+  std::vector<client::Change> all;
+  ASSERT_TRUE(ReadUntil(plain->get(), engine_->last_seq(), &all).ok());
+  for (const auto& c : all) EXPECT_NE(c.key[0], '$');
+  EXPECT_EQ(all.size(), 10u);
+}
+
+TEST_F(CdcServiceTest, InvalidRequestsNameTheLimit) {
+  struct Case {
+    SubscribeOptions o;
+    std::string needle;
+  };
+  std::vector<Case> cases(4);
+  cases[0].o.group = "no/slash";
+  cases[0].needle = "[A-Za-z0-9._-]";
+  cases[1].o.key_prefixes.assign(65, "p");
+  cases[1].needle = "subscribe_prefixes_max";
+  cases[2].o.event_types = {std::string(129, 't')};
+  cases[2].needle = "subscribe_type_bytes_max";
+  cases[3].o.checkpoint_interval_ms = 5;
+  cases[3].needle = "checkpoint_interval_ms";
+  for (const Case& c : cases) {
+    auto sub = client_->Subscribe(c.o);
+    ASSERT_TRUE(sub.ok());
+    std::vector<client::Change> none;
+    uint64_t cp;
+    Status st = (*sub)->Next(&none, &cp);
+    EXPECT_EQ(st.code(), Code::kInvalidArgument) << st.ToString();
+    EXPECT_NE(st.message().find(c.needle), std::string::npos) << st.message();
+  }
+}
+
+TEST_F(CdcServiceTest, HundredSubscribersReceiveTheSameStream) {
+  constexpr int kSubs = 100, kEvents = 2000;
+  std::vector<std::unique_ptr<client::Subscription>> subs;
+  for (int i = 0; i < kSubs; i++) {
+    SubscribeOptions o;
+    o.start = SubscribeOptions::Start::kLatest;
+    auto s = client_->Subscribe(o);
+    ASSERT_TRUE(s.ok());
+    std::vector<client::Change> none;
+    uint64_t cp;
+    ASSERT_TRUE((*s)->Next(&none, &cp).ok());  // established
+    subs.push_back(std::move(s).value());
+  }
+  std::thread writer([&] {
+    for (int i = 0; i < kEvents; i++) Put("k" + std::to_string(i % 10), std::to_string(i));
+  });
+  writer.join();
+  const uint64_t last = engine_->last_seq();
+  std::vector<std::vector<client::Change>> got(kSubs);
+  std::vector<std::thread> readers;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < kSubs; i++) {
+    readers.emplace_back([&, i] {
+      if (ReadUntil(subs[i].get(), last, &got[i]).ok()) ok++;
+    });
+  }
+  for (auto& r : readers) r.join();
+  ASSERT_EQ(ok.load(), kSubs);
+  for (int i = 0; i < kSubs; i++) {
+    ASSERT_EQ(got[i].size(), static_cast<size_t>(kEvents)) << i;
+    for (size_t k = 0; k < got[i].size(); k++) ASSERT_EQ(got[i][k].seq, got[0][k].seq);
+  }
+}
+
+TEST_F(CdcServiceTest, ShutdownEndsStreamsWithUnavailable) {
+  auto sub = client_->Subscribe(SubscribeOptions{});
+  ASSERT_TRUE(sub.ok());
+  std::vector<client::Change> none;
+  uint64_t cp;
+  ASSERT_TRUE((*sub)->Next(&none, &cp).ok());
+  cdc_->Shutdown();
+  Status st;
+  while ((st = (*sub)->Next(&none, &cp)).ok()) {
+  }
+  EXPECT_EQ(st.code(), Code::kUnavailable);
+  EXPECT_NE(st.message().find("shutting down"), std::string::npos) << st.message();
+  EXPECT_EQ(metrics_.subscribers(), 0);
+  // New subscriptions are refused.
+  auto late = client_->Subscribe(SubscribeOptions{});
+  EXPECT_EQ((*late)->Next(&none, &cp).code(), Code::kUnavailable);
+}
+
+}  // namespace
+}  // namespace rdb::server
