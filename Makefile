@@ -38,6 +38,7 @@ bench: deps
 	cmake --build --preset release -j $(JOBS)
 	bash bench/run.sh build/release
 	bash bench/peers.sh build/release
+	bash bench/cdc.sh build/release
 
 format:
 	find src tools tests bench -name '*.h' -o -name '*.cc' | xargs clang-format -i

@@ -6,7 +6,9 @@
 #     pgbench with a custom script (one INSERT per transaction; batched: one 100-row INSERT);
 #   - Redis Streams: redis-server (appendonly yes, appendfsync always), redis-benchmark running
 #     XADD stream:<random> * f <payload>; batched: pipelining 100 XADDs (-P 100), the closest analogue.
-# etcd is not driven here yet: it needs our own C++ etcd client (the cluster issue builds it).
+#   - etcd 3.4: a single-member etcd (it fsyncs its WAL before acknowledging; 3.4 has no switch to
+#     turn that off), driven by `rdb-bench --target etcd` through our own C++ etcd client (Debian
+#     ships no etcd benchmark): one Put per event; batched: one Txn of 100 Puts.
 # Rows: single-event appends at 1, 16 and 64 clients, batched appends (100 events per request, 16
 # clients). Columns: events/s, p50 and p99 per system, and ours / best peer. Every server is started
 # by this script on a free loopback port with its data under mktemp -d, and stopped and removed on exit.
@@ -23,7 +25,7 @@ batch=100
 batch_clients=16
 
 for tool in "$pgbin/initdb" "$pgbin/pg_ctl" "$pgbin/pgbench" "$pgbin/psql" redis-server redis-cli \
-            redis-benchmark "$build/tools/rdb-server" "$build/tools/rdb-bench"; do
+            redis-benchmark etcd etcdctl "$build/tools/rdb-server" "$build/tools/rdb-bench"; do
   if ! command -v "$tool" >/dev/null; then
     echo "peers.sh: $tool is missing (bash scripts/install-deps.sh; build $build first)" >&2
     exit 1
@@ -34,9 +36,11 @@ work=$(mktemp -d /tmp/rdb-peers-XXXXXX)
 pgdir=""
 pg_started=""
 redis_pid=""
+etcd_pid=""
 cleanup() {
   set +e
   if [ -n "$redis_pid" ]; then kill -TERM "$redis_pid" 2>/dev/null; wait "$redis_pid" 2>/dev/null; fi
+  if [ -n "$etcd_pid" ]; then kill -TERM "$etcd_pid" 2>/dev/null; wait "$etcd_pid" 2>/dev/null; fi
   if [ -n "$pg_started" ]; then as_pg "$pgbin/pg_ctl" -D "$pgdir/data" -m immediate -w stop >/dev/null 2>&1; fi
   [ -n "$pgdir" ] && rm -rf "$pgdir"
   rm -rf "$work"
@@ -182,6 +186,71 @@ run_redis single-16 16 1
 run_redis single-64 64 1
 run_redis batch100 "$batch_clients" "$batch"
 echo "aof fsyncs: $(redis-cli -p "$rport" info persistence | grep -E '^aof_(enabled|last_write_status)' | tr -d '\r' | paste -sd' ')"
+kill -TERM "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true
+redis_pid=""
+echo
+
+# --- etcd ----------------------------------------------------------------------------------------
+# Durable by default: etcd fsyncs its raft WAL before a write is acknowledged (batching the writes
+# that arrive together, as a group commit). The other flags are pinned at their 3.4 defaults,
+# except the backend quota, raised so that no run can hit the 2 GiB default and stop on an alarm.
+eport=$(free_port)
+epeer=$(free_port)
+mkdir -p "$work/etcd"
+etcd_settings="--quota-backend-bytes=8589934592 --snapshot-count=100000 --heartbeat-interval=100 --election-timeout=1000 --max-txn-ops=128 --max-request-bytes=1572864 --auto-compaction-retention=0"
+# shellcheck disable=SC2086
+etcd --name bench --data-dir "$work/etcd/data" \
+  --listen-client-urls "http://127.0.0.1:$eport" --advertise-client-urls "http://127.0.0.1:$eport" \
+  --listen-peer-urls "http://127.0.0.1:$epeer" --initial-advertise-peer-urls "http://127.0.0.1:$epeer" \
+  --initial-cluster "bench=http://127.0.0.1:$epeer" --initial-cluster-state new \
+  --logger zap --log-outputs stderr --log-level warn $etcd_settings 2>"$work/etcd/etcd.log" &
+etcd_pid=$!
+etcdctl_() { ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$eport" --command-timeout 60s "$@"; }
+for _ in $(seq 100); do etcdctl_ endpoint health >/dev/null 2>&1 && break; sleep 0.1; done
+if ! etcdctl_ endpoint health >/dev/null 2>&1; then
+  echo "peers.sh: etcd did not start; its log:" >&2; cat "$work/etcd/etcd.log" >&2; exit 1
+fi
+etcd_metric() {  # sum of a metric from etcd's /metrics
+  python3 - "http://127.0.0.1:$eport/metrics" "$1" <<'PY'
+import sys, urllib.request
+total = 0.0
+for line in urllib.request.urlopen(sys.argv[1], timeout=10).read().decode().splitlines():
+    if line.startswith(sys.argv[2] + " ") or line.startswith(sys.argv[2] + "{"):
+        total += float(line.rsplit(" ", 1)[1])
+print(int(total))
+PY
+}
+echo "== etcd $(etcd --version | awk '/etcd Version/{print $3}') on 127.0.0.1:$eport, $build/tools/rdb-bench --target etcd (our C++ etcd client, one connection per client)"
+echo "settings: $etcd_settings (WAL fsync before every acknowledgement; 3.4 has no --unsafe-no-fsync)"
+
+run_etcd() {  # workload, clients, batch
+  local workload=$1 clients=$2 batch_=$3 rev out
+  # Empty, compacted and defragmented before each run, as the other peers start empty.
+  etcdctl_ del "" --from-key >/dev/null
+  rev=$(etcdctl_ get "" --from-key --keys-only --limit 1 -w json |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["header"]["revision"])')
+  etcdctl_ compact "$rev" >/dev/null 2>&1 || true  # fails only if nothing changed since the last
+  etcdctl_ defrag >/dev/null
+  echo "-- rdb-bench --target etcd --workload append --clients $clients --batch $batch_" >&2
+  out=$("$build/tools/rdb-bench" --target etcd --server "127.0.0.1:$eport" --workload append \
+        --payload-bytes 100 --key-space "$key_space" --clients "$clients" --batch "$batch_" \
+        --duration "$secs" --json) || true  # exit 1 = some requests failed; counted below
+  RUN_JSON=$out python3 - "$workload" >> "$work/results.jsonl" <<'PY'
+import json, os, sys
+r = json.loads(os.environ["RUN_JSON"])
+print(json.dumps({"system": "etcd", "workload": sys.argv[1], "clients": r["clients"],
+                  "events_per_sec": r["events_per_sec"], "p50_ms": r["latency_us"]["p50"] / 1000,
+                  "p99_ms": r["latency_us"]["p99"] / 1000, "errors": sum(r["errors"].values())}))
+PY
+}
+fsyncs0=$(etcd_metric etcd_disk_wal_fsync_duration_seconds_count)
+run_etcd single-1 1 1
+run_etcd single-16 16 1
+run_etcd single-64 64 1
+run_etcd batch100 "$batch_clients" "$batch"
+echo "wal fsyncs during the runs: $(( $(etcd_metric etcd_disk_wal_fsync_duration_seconds_count) - fsyncs0 )), db size: $(etcd_metric etcd_mvcc_db_total_size_in_bytes) bytes"
+kill -TERM "$etcd_pid" 2>/dev/null || true; wait "$etcd_pid" 2>/dev/null || true
+etcd_pid=""
 echo
 
 python3 "$here/peers_table.py" table "$work/results.jsonl"

@@ -7,7 +7,8 @@
 import json
 import sys
 
-SYSTEMS = [("rdeebee", "RDeeBee"), ("postgresql", "PostgreSQL"), ("redis", "Redis Streams")]
+SYSTEMS = [("rdeebee", "RDeeBee"), ("postgresql", "PostgreSQL"), ("redis", "Redis Streams"),
+           ("etcd", "etcd")]
 WORKLOADS = [
     ("single-1", "single-event, 1 client"),
     ("single-16", "single-event, 16 clients"),
@@ -78,6 +79,10 @@ def table(path):
         ratio = f"{ours['events_per_sec'] / best:.2f}x" if ours and best else "-"
         line += f" | {ratio:>8}"
         print(line)
+    errors = {s: sum(r.get("errors", 0) for (sy, _), r in rows.items() if sy == s) for s, _ in SYSTEMS}
+    for system, title in SYSTEMS:
+        if errors[system]:
+            print(f"{title}: {errors[system]} failed requests (not counted in events/s)")
     print()
     print("Targets (issue 3): at 64 clients single-event >= 2x the best peer; batched >= 500k events/s;")
     print("p99 <= 10 ms at half the saturation rate.")

@@ -1,16 +1,21 @@
 // rdb-bench: load generator for rdb-server, in the spirit of etcd's `benchmark` and Kafka's
 // producer-perf-test. Prints the settings, throughput and latency percentiles (p50/p90/p99/p999/
-// max) from an HDR-style histogram; --json prints one object instead.
+// max) from an HDR-style histogram; --json prints one object instead. `--target etcd` drives an
+// etcd with the same workloads through our own etcd client (the benchmark's etcd peer).
 //
 //   rdb-bench --workload append --clients 64 --duration 10
 //   rdb-bench --workload append --batch 100 --clients 16 --ops 10000
 //   rdb-bench --workload get --clients 16 --rate 20000 --duration 10
+//   rdb-bench --target etcd --server 127.0.0.1:2379 --workload append --clients 16
+//   rdb-bench --workload subscribe-catchup --events 1000000
+//   rdb-bench --workload subscribe-live --subscribers 100 --clients 64 --rate 10000
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "client/client.h"
+#include "tools/rdb-bench/subscribe.h"
 #include "tools/rdb-bench/workload.h"
 
 namespace rdb::bench {
@@ -39,14 +44,22 @@ void PrintLatency(const char* name, const Histogram& h) {
 
 int Main(int argc, char** argv) {
   BenchOptions o;
-  std::string workload = "append", keys = "random";
+  std::string workload = "append", keys = "random", target = "rdeebee";
   bool json = false;
   CLI::App app{"rdb-bench: load generator for rdb-server (throughput and latency percentiles).",
                "rdb-bench"};
+  app.add_option("--target", target,
+                 "rdeebee | etcd (etcd: a put per event; a batch is one txn of puts to "
+                 "<key>/<i>, at most 128)")
+      ->check(CLI::IsMember({"rdeebee", "etcd"}))
+      ->capture_default_str();
   app.add_option("--server", o.server,
-                 "HOST:PORT (default: SERVER_IP/SERVER_PORT, 127.0.0.1:2048)");
-  app.add_option("--workload", workload, "append | get | mixed")
-      ->check(CLI::IsMember({"append", "get", "mixed"}))
+                 "HOST:PORT (default: SERVER_IP/SERVER_PORT, 127.0.0.1:2048; etcd: "
+                 "HOST:PORT[,HOST:PORT...], default 127.0.0.1:2379)");
+  app.add_option("--workload", workload,
+                 "append | get | mixed | subscribe-catchup | subscribe-live (CDC, tools/rdb-bench/"
+                 "subscribe.h: --clients are the writers, --key-space defaults to 4096)")
+      ->check(CLI::IsMember({"append", "get", "mixed", "subscribe-catchup", "subscribe-live"}))
       ->capture_default_str();
   app.add_option("--keys", keys, "Key choice: random | sequential")
       ->check(CLI::IsMember({"random", "sequential"}))
@@ -78,6 +91,26 @@ int Main(int argc, char** argv) {
   app.add_option("--timeout", o.timeout_s, "Per-request deadline, seconds")->capture_default_str();
   app.add_flag("!--no-preload", o.preload, "get/mixed: do not write every key first");
   app.add_flag("--json", json, "Print one JSON object");
+  SubscribeBenchOptions so;
+  app.add_option("--subscribers", so.subscribers, "subscribe-*: concurrent subscribers")
+      ->check(CLI::Range(0u, 1024u))
+      ->capture_default_str();
+  app.add_option("--streams-per-connection", so.streams_per_connection,
+                 "subscribe-*: subscriber streams per gRPC connection")
+      ->check(CLI::Range(1u, 100u))
+      ->capture_default_str();
+  app.add_option("--events", so.events, "subscribe-catchup: events to preload")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--preload-batch", so.preload_batch,
+                 "subscribe-catchup: events per preload request")
+      ->check(CLI::Range(1u, 1000u))
+      ->capture_default_str();
+  app.add_option("--preload-clients", so.preload_clients, "subscribe-catchup: preload connections")
+      ->check(CLI::Range(1u, 256u))
+      ->capture_default_str();
+  app.add_option("--server-pid", so.server_pid,
+                 "subscribe-*: report this process's CPU (from /proc/PID/stat) in cores");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -88,11 +121,40 @@ int Main(int argc, char** argv) {
                : workload == "mixed" ? Workload::kMixed
                                      : Workload::kAppend;
   o.keys = keys == "sequential" ? KeyPattern::kSequential : KeyPattern::kRandom;
-  if (o.server.empty()) o.server = client::DefaultServerAddress();
-
+  o.target = target == "etcd" ? Target::kEtcd : Target::kRdeebee;
   std::string fsync = "?";
-  if (auto c = client::Client::Connect(o.server); c.ok()) {
-    if (auto s = (*c)->GetStatus(); s.ok()) fsync = s->fsync;
+  if (o.target == Target::kEtcd) {
+    if (o.server.empty()) o.server = "127.0.0.1:2379";
+    if (o.batch > kEtcdTxnOpsMax) {
+      std::fprintf(stderr,
+                   "rdb-bench: --target etcd allows --batch up to %u (etcd's --max-txn-ops)\n",
+                   kEtcdTxnOpsMax);
+      return 2;
+    }
+    fsync = "etcd-wal";  // etcd fsyncs its WAL before it acknowledges a write
+  } else {
+    if (o.server.empty()) o.server = client::DefaultServerAddress();
+    if (auto c = client::Client::Connect(o.server); c.ok()) {
+      if (auto s = (*c)->GetStatus(); s.ok()) fsync = s->fsync;
+    }
+  }
+  if (workload.rfind("subscribe-", 0) == 0) {
+    if (o.target != Target::kRdeebee) {
+      std::fprintf(stderr, "rdb-bench: %s needs --target rdeebee\n", workload.c_str());
+      return 2;
+    }
+    so.live = workload == "subscribe-live";
+    if (!so.live && so.subscribers == 0) so.subscribers = 1;
+    so.server = o.server;
+    so.writers = o.clients;
+    so.rate = o.rate;
+    so.duration_s = o.duration_s;
+    so.preload = o.preload;
+    so.payload_bytes = o.payload_bytes;
+    if (app.count("--key-space") > 0) so.key_space = o.key_space;
+    so.key_prefix = o.key_prefix;
+    so.timeout_s = o.timeout_s;
+    return RunSubscribeBench(so, json, fsync);
   }
   if (o.workload != Workload::kAppend && o.preload) {
     if (!json)
@@ -116,6 +178,7 @@ int Main(int argc, char** argv) {
     if (k.rfind("NotFound", 0) != 0) error_count += v;
   if (json) {
     nlohmann::ordered_json j;
+    j["target"] = target;
     j["server"] = o.server;
     j["server_fsync"] = fsync;
     j["workload"] = workload;
@@ -143,9 +206,9 @@ int Main(int argc, char** argv) {
     std::snprintf(rate_buf, sizeof rate_buf, "%.0f/s", o.rate);
     std::string rate_text = o.rate > 0 ? rate_buf : "max";
     std::printf(
-        "rdb-bench: server %s (fsync %s), workload %s, keys %s/%llu, payload %zu B, "
+        "rdb-bench: %s %s (fsync %s), workload %s, keys %s/%llu, payload %zu B, "
         "batch %u, clients %u, rate %s\n",
-        o.server.c_str(), fsync.c_str(), workload.c_str(), keys.c_str(),
+        target.c_str(), o.server.c_str(), fsync.c_str(), workload.c_str(), keys.c_str(),
         static_cast<unsigned long long>(o.key_space), o.payload_bytes, o.batch, o.clients,
         rate_text.c_str());
     std::printf("%llu requests, %llu events in %.2f s: %.0f requests/s, %.0f events/s, %.2f MB/s\n",

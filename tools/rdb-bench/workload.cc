@@ -8,8 +8,6 @@
 #include <thread>
 #include <vector>
 
-#include "client/client.h"
-
 namespace rdb::bench {
 
 namespace {
@@ -33,11 +31,10 @@ struct Shared {
   BenchResult total;
 };
 
-void ClientLoop(Shared* sh, uint32_t index, client::Client* c) {
+void ClientLoop(Shared* sh, uint32_t index, Conn* c) {
   const BenchOptions& o = *sh->o;
   std::mt19937_64 rng(0x9E3779B97F4A7C15ull * (index + 1));
   std::string payload = RandomPayload(o.payload_bytes, index);
-  std::vector<client::EventInput> batch(o.batch, client::EventInput{payload, ""});
   BenchResult local;
   // Fixed rate: this client sends every `interval` from start, offset so clients interleave.
   double per_client_rate = o.rate / o.clients;
@@ -73,11 +70,10 @@ void ClientLoop(Shared* sh, uint32_t index, client::Client* c) {
       st = r.status();
       if (r.ok()) {
         events = 1;
-        bytes = r->payload.size();
+        bytes = *r;
       }
     } else {
-      auto r = c->Append(key, batch);
-      st = r.status();
+      st = c->Append(key, payload, o.batch);
       events = o.batch;
       bytes = o.batch * o.payload_bytes;
     }
@@ -104,14 +100,13 @@ void ClientLoop(Shared* sh, uint32_t index, client::Client* c) {
   for (const auto& [k, v] : local.errors) sh->total.errors[k] += v;
 }
 
-Result<std::vector<std::unique_ptr<client::Client>>> ConnectAll(const BenchOptions& o) {
-  std::vector<std::unique_ptr<client::Client>> clients;
-  client::ClientOptions co;
-  co.timeout_seconds = o.timeout_s;
-  co.own_connection = true;
+Result<std::vector<std::unique_ptr<Conn>>> ConnectAll(const BenchOptions& o) {
+  std::vector<std::unique_ptr<Conn>> clients;
+  ConnOptions co;
+  co.server = o.server;
+  co.timeout_s = o.timeout_s;
   for (uint32_t i = 0; i < o.clients; i++) {
-    RDB_ASSIGN_OR_RETURN(auto c, client::Client::Connect(o.server, co));
-    RDB_RETURN_IF_ERROR(c->WaitUntilReady(o.timeout_s));
+    RDB_ASSIGN_OR_RETURN(auto c, Connect(o.target, co));
     clients.push_back(std::move(c));
   }
   return clients;
@@ -137,10 +132,10 @@ Status Preload(const BenchOptions& o) {
   for (auto& c : clients) {
     threads.emplace_back([&, cl = c.get()] {
       for (uint64_t k; (k = next.fetch_add(1)) < o.key_space;) {
-        auto r = cl->Append(KeyName(o.key_prefix, k), client::EventInput{payload, ""});
-        if (!r.ok()) {
+        Status st = cl->Append(KeyName(o.key_prefix, k), payload, 1);
+        if (!st.ok()) {
           std::lock_guard<std::mutex> lock(mu);
-          if (first_error.ok()) first_error = r.status();
+          if (first_error.ok()) first_error = st;
           return;
         }
       }

@@ -12,6 +12,7 @@
 
 #include "base/histogram.h"
 #include "base/status.h"
+#include "tools/rdb-bench/target.h"
 
 namespace rdb::bench {
 
@@ -19,6 +20,7 @@ enum class Workload : uint8_t { kAppend, kGet, kMixed };
 enum class KeyPattern : uint8_t { kRandom, kSequential };
 
 struct BenchOptions {
+  Target target = Target::kRdeebee;
   std::string server;
   Workload workload = Workload::kAppend;
   KeyPattern keys = KeyPattern::kRandom;

@@ -1,0 +1,47 @@
+// rdb-bench's change data capture workloads (docs/benchmarks.md, "Change data capture"):
+//
+//   subscribe-catchup  preloads N events (batched appends over several connections), then measures
+//                      how fast ONE subscriber from EARLIEST receives all of them (time from the
+//                      Subscribe call to the last event): events/s and MB/s.
+//   subscribe-live     S subscribers from LATEST (spread over ceil(S/50) connections) while writers
+//                      append single events at a fixed rate (open loop, from the intended send
+//                      time) or as fast as they can. Latency per event per subscriber = receipt
+//                      time - the append's acknowledgement time, both taken with steady_clock in
+//                      this process: writers store the ack time by seq, subscribers look it up.
+//
+// With --server-pid, the server's CPU (utime + stime from /proc/PID/stat) over the measured window
+// is reported in cores, beside rdb-bench's own.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace rdb::bench {
+
+struct SubscribeBenchOptions {
+  std::string server;
+  bool live = false;  // subscribe-live; else subscribe-catchup
+  uint32_t subscribers = 1;
+  uint32_t streams_per_connection = 50;
+  // live
+  uint32_t writers = 16;
+  double rate = 0;  // events/s over all writers; 0 = as fast as they can
+  double duration_s = 10;
+  // catch-up
+  uint64_t events = 1000000;
+  uint32_t preload_batch = 100;
+  uint32_t preload_clients = 4;
+  bool preload = true;  // false: read what the log holds now
+  // both
+  size_t payload_bytes = 100;
+  uint64_t key_space = 4096;
+  std::string key_prefix = "b";
+  double timeout_s = 10;
+  int server_pid = 0;  // 0 = do not measure the server's CPU
+  double drain_timeout_s = 30;
+};
+
+// Runs the workload and prints the result (text, or one JSON object). Returns the exit code.
+int RunSubscribeBench(const SubscribeBenchOptions& options, bool json, const std::string& fsync);
+
+}  // namespace rdb::bench
