@@ -13,6 +13,7 @@
 #include <set>
 #include <thread>
 
+#include "tests/sink/pg_test_base.h"
 #include "tests/support/postgres_process.h"
 #include "tests/support/server_process.h"
 #include "tests/support/subprocess.h"
@@ -21,8 +22,6 @@ namespace rdb::test {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-PostgresProcess* pg = nullptr;
 
 std::string SinkBinary() { return RDB_SINK_BIN; }
 
@@ -74,27 +73,11 @@ class SinkProcess {
   pid_t pid_ = -1;
 };
 
-class SinkE2eTest : public ::testing::Test {
+class SinkE2eTest : public sink::PgTestBase {
  protected:
-  static void SetUpTestSuite() {
-    if (!PostgresProcess::Available()) return;
-    pg = new PostgresProcess({"fsync=off"});
-    Status s = pg->Start();
-    if (!s.ok()) {
-      ADD_FAILURE() << s.ToString();
-      delete pg;
-      pg = nullptr;
-    }
-  }
-  static void TearDownTestSuite() {
-    delete pg;
-    pg = nullptr;
-  }
   void SetUp() override {
-    if (!PostgresProcess::Available()) GTEST_SKIP() << "PostgreSQL 15 binaries not installed";
-    ASSERT_NE(pg, nullptr);
-    table_ = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    for (char& c : table_) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    sink::PgTestBase::SetUp();
+    if (HasFatalFailure()) return;
     db_ = std::make_unique<pqxx::connection>(pg->Dsn());
   }
   void StartServer() {
@@ -136,7 +119,6 @@ class SinkE2eTest : public ::testing::Test {
   }
 
   TempDir dir_;
-  std::string table_;
   std::unique_ptr<pqxx::connection> db_;
   std::unique_ptr<ServerProcess> server_;
   std::unique_ptr<client::Client> client_;

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "tests/sink/pg_test_base.h"
 #include "tests/support/postgres_process.h"
 
 namespace rdb::sink {
@@ -18,8 +19,6 @@ namespace {
 using client::Change;
 using client::ChangeOp;
 using test::PostgresProcess;
-
-PostgresProcess* pg = nullptr;
 
 // The "server": a log of changes. Each subscription sends the changes after its start in messages
 // of 7, with a checkpoint every other message, breaks after `break_every` messages (0 = never),
@@ -90,28 +89,8 @@ struct FakeServer {
   }
 };
 
-class SinkTest : public ::testing::Test {
+class SinkTest : public PgTestBase {
  protected:
-  static void SetUpTestSuite() {
-    if (!PostgresProcess::Available()) return;
-    pg = new PostgresProcess({"fsync=off"});
-    Status s = pg->Start();
-    if (!s.ok()) {
-      ADD_FAILURE() << s.ToString();
-      delete pg;
-      pg = nullptr;
-    }
-  }
-  static void TearDownTestSuite() {
-    delete pg;
-    pg = nullptr;
-  }
-  void SetUp() override {
-    if (!PostgresProcess::Available()) GTEST_SKIP() << "PostgreSQL 15 binaries not installed";
-    ASSERT_NE(pg, nullptr);
-    table_ = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    for (char& c : table_) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
   std::unique_ptr<PgStore> Open(ValueType type = ValueType::kText) {
     StoreOptions o;
     o.table = table_;
@@ -121,12 +100,6 @@ class SinkTest : public ::testing::Test {
     auto store = PgStore::Open(pg->Dsn(), o);
     EXPECT_TRUE(store.ok()) << store.status().ToString();
     return store.ok() ? std::move(store).value() : nullptr;
-  }
-  std::string Sql(const std::string& sql) {
-    test::ProcessResult r = pg->Psql(sql);
-    EXPECT_EQ(r.exit_code, 0) << sql << ": " << r.err;
-    while (!r.out.empty() && r.out.back() == '\n') r.out.pop_back();
-    return r.out;
   }
   uint64_t Position() {
     std::string p = Sql("SELECT seq FROM rdeebee_sink_positions WHERE sink = '" + table_ + "'");
@@ -140,8 +113,6 @@ class SinkTest : public ::testing::Test {
     }
     return false;
   }
-
-  std::string table_;
 };
 
 // A log over `keys` keys with a delete every 5th change, seqs with gaps (seq = 2i + 1).

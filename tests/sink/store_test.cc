@@ -7,6 +7,7 @@
 
 #include <pqxx/pqxx>
 
+#include "tests/sink/pg_test_base.h"
 #include "tests/support/postgres_process.h"
 
 namespace rdb::sink {
@@ -16,32 +17,8 @@ using client::Change;
 using client::ChangeOp;
 using test::PostgresProcess;
 
-PostgresProcess* pg = nullptr;
-
-class StoreTest : public ::testing::Test {
+class StoreTest : public PgTestBase {
  protected:
-  static void SetUpTestSuite() {
-    if (!PostgresProcess::Available()) return;
-    pg = new PostgresProcess({"fsync=off"});
-    Status s = pg->Start();
-    if (!s.ok()) {
-      ADD_FAILURE() << s.ToString();
-      delete pg;
-      pg = nullptr;
-    }
-  }
-  static void TearDownTestSuite() {
-    delete pg;
-    pg = nullptr;
-  }
-  void SetUp() override {
-    if (!PostgresProcess::Available()) GTEST_SKIP() << "PostgreSQL 15 binaries not installed";
-    ASSERT_NE(pg, nullptr);
-    // A table of its own per test.
-    table_ = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    for (char& c : table_) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-
   StoreOptions Options(ValueType type = ValueType::kText, std::string audit = "") const {
     StoreOptions o;
     o.table = table_;
@@ -55,14 +32,6 @@ class StoreTest : public ::testing::Test {
     EXPECT_TRUE(store.ok()) << store.status().ToString();
     return store.ok() ? std::move(store).value() : nullptr;
   }
-  std::string Sql(const std::string& sql) {
-    test::ProcessResult r = pg->Psql(sql);
-    EXPECT_EQ(r.exit_code, 0) << sql << ": " << r.err;
-    while (!r.out.empty() && r.out.back() == '\n') r.out.pop_back();
-    return r.out;
-  }
-
-  std::string table_;
 };
 
 Change Put(uint64_t seq, std::string key, std::string value, uint64_t version = 1) {
