@@ -3,7 +3,7 @@ PRESET ?= dev
 BUILD_DIR = build/$(PRESET)
 JOBS ?= 2
 
-.PHONY: all deps build run test test-asan bench crash-test fuzz format clean
+.PHONY: all deps build run cluster test test-asan bench crash-test fuzz format clean
 
 all: build
 
@@ -18,6 +18,11 @@ build: deps $(BUILD_DIR)/build.ninja
 
 run: build
 	$(BUILD_DIR)/tools/rdb-server --data-dir ./data --port 2048
+
+# etcd + CLUSTER_GROUPS x GROUP_SIZE servers on 127.0.0.1 (default 2 x 3), data in ./cluster-data; Ctrl-C
+# stops them (scripts/cluster.sh).
+cluster: build
+	bash scripts/cluster.sh $(BUILD_DIR)
 
 test: build
 	ctest --preset $(PRESET) -LE long --timeout 600

@@ -207,9 +207,9 @@ const std::vector<Setting>& Settings() {
            return Status::InvalidArgument("expected none, zstd or lz4");
          return Status::OK();
        }},
-      // Cluster (reserved).
+      // Cluster (cluster/membership.h).
       {"etcd", "--etcd", "ETCD", "etcd endpoints, comma-separated host:port (cluster mode)",
-       "Cluster (reserved: single-node mode validates, then ignores them)",
+       "Cluster (used when --etcd is given; see docs/design/cluster.md)",
        ShowString(&ServerConfig::etcd),
        [](const std::string& v, ServerConfig* c) {
          size_t start = 0;
@@ -225,11 +225,11 @@ const std::vector<Setting>& Settings() {
          return Status::OK();
        }},
       {"node", "--node", "NODE", "This node's name (cluster mode)",
-       "Cluster (reserved: single-node mode validates, then ignores them)",
+       "Cluster (used when --etcd is given; see docs/design/cluster.md)",
        ShowString(&ServerConfig::node), StringInto(&ServerConfig::node)},
       {"address", "--address", "ADDRESS",
        "host:port listened on and advertised (overrides --listen/--port)",
-       "Cluster (reserved: single-node mode validates, then ignores them)",
+       "Cluster (used when --etcd is given; see docs/design/cluster.md)",
        ShowString(&ServerConfig::address),
        [](const std::string& v, ServerConfig* c) {
          if (!v.empty()) RDB_RETURN_IF_ERROR(ParseHostPort(v));
@@ -237,28 +237,28 @@ const std::vector<Setting>& Settings() {
          return Status::OK();
        }},
       {"lease_ttl", "--lease-ttl", "LEASE_TTL", "Membership lease TTL, seconds (cluster mode)",
-       "Cluster (reserved: single-node mode validates, then ignores them)",
+       "Cluster (used when --etcd is given; see docs/design/cluster.md)",
        [](const ServerConfig& c) { return ShowDouble(c.lease_ttl_s); },
        SecondsInto(&ServerConfig::lease_ttl_s)},
       {"refresh_interval", "--refresh-interval", "REFRESH_INTERVAL",
        "Lease keep-alive period, seconds (cluster mode)",
-       "Cluster (reserved: single-node mode validates, then ignores them)",
+       "Cluster (used when --etcd is given; see docs/design/cluster.md)",
        [](const ServerConfig& c) { return ShowDouble(c.refresh_interval_s); },
        SecondsInto(&ServerConfig::refresh_interval_s)},
       {"dbname", "", "", "Database name (cluster shape)",
-       "Cluster (reserved: single-node mode validates, then ignores them)",
+       "Cluster (used when --etcd is given; see docs/design/cluster.md)",
        ShowString(&ServerConfig::dbname), StringInto(&ServerConfig::dbname, false)},
       {"groups", "", "", "Number of groups (cluster shape)",
-       "Cluster (reserved: single-node mode validates, then ignores them)",
+       "Cluster (used when --etcd is given; see docs/design/cluster.md)",
        ShowUint(&ServerConfig::groups), UintInto(&ServerConfig::groups, 1, 4096)},
       {"group_size", "", "", "Members per group (cluster shape)",
-       "Cluster (reserved: single-node mode validates, then ignores them)",
+       "Cluster (used when --etcd is given; see docs/design/cluster.md)",
        ShowUint(&ServerConfig::group_size), UintInto(&ServerConfig::group_size, 1, 15)},
       {"reads", "", "", "Read quorum R (cluster shape)",
-       "Cluster (reserved: single-node mode validates, then ignores them)",
+       "Cluster (used when --etcd is given; see docs/design/cluster.md)",
        ShowUint(&ServerConfig::reads), UintInto(&ServerConfig::reads, 1, 15)},
       {"writes", "", "", "Write quorum W (cluster shape)",
-       "Cluster (reserved: single-node mode validates, then ignores them)",
+       "Cluster (used when --etcd is given; see docs/design/cluster.md)",
        ShowUint(&ServerConfig::writes), UintInto(&ServerConfig::writes, 1, 15)},
   };
   return kSettings;

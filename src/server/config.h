@@ -40,7 +40,7 @@ struct ServerConfig {
   uint64_t segment_bytes_max = 64ull << 20;
   Compression compression = Compression::kNone;
 
-  // --- cluster (reserved: parsed and validated, not used by single-node mode) ---
+  // --- cluster (used when etcd is set: cluster/membership.h) ---
   std::string etcd;     // comma-separated host:port
   std::string node;     // this node's name
   std::string address;  // host:port listened on and advertised; overrides --listen/--port

@@ -14,7 +14,9 @@
 #include <cstdio>
 #include <thread>
 
+#include "cluster/membership.h"
 #include "engine/engine.h"
+#include "etcd/client.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
 #include "server/service.h"
@@ -48,11 +50,33 @@ std::vector<Sample> EngineSamples(Engine* engine) {
   };
 }
 
+// Joins the cluster (shape, node id, registration, election); see cluster/membership.h.
+rdb::Status StartMembership(const ServerConfig& config, Engine* engine,
+                            std::unique_ptr<cluster::Membership>* out) {
+  cluster::MembershipOptions mo;
+  RDB_ASSIGN_OR_RETURN(mo.etcd_endpoints, etcd::Client::ParseEndpoints(config.etcd));
+  mo.address = config.ListenAddress();
+  mo.node = config.node.empty() ? mo.address : config.node;
+  mo.data_dir = config.data_dir;
+  mo.shape = {config.dbname, config.groups, config.group_size, config.reads, config.writes};
+  mo.lease_ttl_s = config.lease_ttl_s;
+  mo.refresh_interval_s = config.refresh_interval_s;
+  mo.last_seq = [engine] { return engine->last_seq(); };
+  spdlog::info("joining cluster {} via etcd {} as node {} ({})", config.dbname, config.etcd,
+               mo.node, mo.address);
+  RDB_ASSIGN_OR_RETURN(*out, cluster::Membership::Start(std::move(mo)));
+  spdlog::warn(
+      "cluster mode: writes are refused with UNAVAILABLE until replication is built "
+      "(issue 6); reads and Status use this node's local data");
+  return rdb::Status::OK();
+}
+
 }  // namespace
 
 struct Server::Impl {
   ServerConfig config;
   std::unique_ptr<Engine> engine;
+  std::unique_ptr<cluster::Membership> membership;  // cluster mode only
   std::unique_ptr<Metrics> metrics;
   std::unique_ptr<CdcService> cdc;
   std::unique_ptr<EventStoreService> service;
@@ -88,12 +112,22 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
   Engine* engine = impl->engine.get();
   spdlog::info("data directory open: last seq {}", engine->last_seq());
 
+  if (!config.etcd.empty()) {
+    rdb::Status st = StartMembership(config, engine, &impl->membership);
+    if (!st.ok()) {
+      (void)impl->engine->Close();
+      return st;
+    }
+  }
+
   impl->metrics = std::make_unique<Metrics>([engine] { return EngineSamples(engine); });
   ServiceOptions so;
   so.payload_bytes_max = config.payload_bytes_max;
   so.requests_in_flight_max = config.requests_in_flight_max;
   so.data_dir = config.data_dir;
   so.fsync = FsyncName(config.fsync);
+  so.address = config.ListenAddress();
+  so.cluster = impl->membership.get();
   impl->cdc = std::make_unique<CdcService>(engine, impl->metrics.get(), CdcOptions{});
   impl->service =
       std::make_unique<EventStoreService>(engine, impl->metrics.get(), impl->cdc.get(), so);
@@ -112,6 +146,7 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   impl->grpc_server = builder.BuildAndStart();
   if (!impl->grpc_server || impl->selected_port == 0) {
+    if (impl->membership) impl->membership->Stop();
     (void)impl->engine->Close();
     return rdb::Status::Unavailable("cannot listen on " + address +
                                     " (address in use or not available)");
@@ -126,6 +161,7 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
     if (!st.ok()) {
       impl->grpc_server->Shutdown();
       impl->grpc_server->Wait();
+      if (impl->membership) impl->membership->Stop();
       (void)impl->engine->Close();
       return st;
     }
@@ -141,6 +177,8 @@ rdb::Status Server::Shutdown() {
   if (s.shut_down) return s.close_status;
   s.shut_down = true;
   s.grpc_server->GetHealthCheckService()->SetServingStatus(false);
+  // Resign at once, so leader 2 of the group takes over without waiting for the lease.
+  if (s.membership) s.membership->Stop();
   s.service->StartDraining();
   spdlog::info("shutting down: {} requests in flight, waiting up to {} ms", s.service->in_flight(),
                s.config.shutdown_grace_ms);

@@ -112,6 +112,10 @@ grpc::ServerUnaryReactor* EventStoreService::Append(grpc::CallbackServerContext*
   auto call = std::make_shared<Call>(this, Method::kAppend, ctx);
   grpc::ServerUnaryReactor* reactor = call->reactor();
   if (!call->Admitted()) return reactor;
+  if (options_.cluster != nullptr) {
+    call->Finish(rdb::Status::Unavailable(kClusterWritesUnavailable));
+    return reactor;
+  }
   rdb::Status valid = ValidateAppend(*req, options_.payload_bytes_max);
   Result<ExpectedVersion> expected =
       valid.ok() ? ConvertExpected(req->expected_version(), req->has_expected_version())
@@ -148,6 +152,10 @@ grpc::ServerUnaryReactor* EventStoreService::Delete(grpc::CallbackServerContext*
   auto call = std::make_shared<Call>(this, Method::kDelete, ctx);
   grpc::ServerUnaryReactor* reactor = call->reactor();
   if (!call->Admitted()) return reactor;
+  if (options_.cluster != nullptr) {
+    call->Finish(rdb::Status::Unavailable(kClusterWritesUnavailable));
+    return reactor;
+  }
   rdb::Status valid = ValidateRequestKey(req->key());
   if (valid.ok()) valid = ValidateIdempotencyId(req->idempotency_id());
   Result<ExpectedVersion> expected =
@@ -233,7 +241,14 @@ grpc::ServerUnaryReactor* EventStoreService::Status(grpc::CallbackServerContext*
   return Inline(Method::kStatus, ctx, [&]() -> rdb::Status {
     Engine::Stats s = engine_->stats();
     resp->set_server_version("0.1.0");
-    resp->set_mode("single-node");
+    resp->set_mode(options_.cluster != nullptr ? "cluster" : "single-node");
+    if (cluster::Membership* m = options_.cluster) {
+      resp->set_node(m->node());
+      resp->set_node_id(static_cast<uint64_t>(m->id()));
+      resp->set_group(m->group());
+      resp->set_role(cluster::RoleName(m->role()));
+      resp->set_epoch(m->epoch());
+    }
     resp->set_data_dir(options_.data_dir);
     resp->set_fsync(options_.fsync);
     resp->set_last_seq(s.last_seq);
@@ -251,6 +266,69 @@ grpc::ServerUnaryReactor* EventStoreService::Status(grpc::CallbackServerContext*
     resp->set_compactions(s.index.compactions);
     resp->set_levels(s.index.levels);
     resp->set_payload_bytes_max(options_.payload_bytes_max);
+    return rdb::Status::OK();
+  });
+}
+
+grpc::ServerUnaryReactor* EventStoreService::CommitGroupPosition(
+    grpc::CallbackServerContext* ctx, const pb::CommitGroupPositionRequest* req,
+    pb::CommitGroupPositionResponse* resp) {
+  if (options_.cluster != nullptr) {
+    return Inline(Method::kCommitGroupPosition, ctx,
+                  [] { return rdb::Status::Unavailable(kClusterWritesUnavailable); });
+  }
+  return cdc_->CommitGroupPosition(ctx, req, resp);
+}
+
+namespace {
+
+pb::MemberRole ToProto(cluster::Role role) {
+  switch (role) {
+    case cluster::Role::kLeader1:
+      return pb::MEMBER_ROLE_LEADER1;
+    case cluster::Role::kLeader2:
+      return pb::MEMBER_ROLE_LEADER2;
+    case cluster::Role::kFollower:
+      return pb::MEMBER_ROLE_FOLLOWER;
+    case cluster::Role::kJoining:
+      return pb::MEMBER_ROLE_JOINING;
+  }
+  return pb::MEMBER_ROLE_UNSPECIFIED;
+}
+
+}  // namespace
+
+// Metrics count ListMembers under Status (both are operators' reads of the server's state).
+grpc::ServerUnaryReactor* EventStoreService::ListMembers(grpc::CallbackServerContext* ctx,
+                                                         const pb::ListMembersRequest*,
+                                                         pb::ListMembersResponse* resp) {
+  return Inline(Method::kStatus, ctx, [&]() -> rdb::Status {
+    if (options_.cluster == nullptr) {
+      resp->set_mode("single-node");
+      pb::Member* m = resp->add_members();
+      m->set_group(0);
+      m->set_node("single-node");
+      m->set_address(options_.address);
+      m->set_id(0);
+      m->set_role(pb::MEMBER_ROLE_LEADER1);
+      m->set_epoch(0);
+      m->set_last_seq(engine_->last_seq());
+      m->set_lag(0);
+      return rdb::Status::OK();
+    }
+    resp->set_mode("cluster");
+    RDB_ASSIGN_OR_RETURN(std::vector<cluster::MemberInfo> members, options_.cluster->ListMembers());
+    for (const cluster::MemberInfo& info : members) {
+      pb::Member* m = resp->add_members();
+      m->set_group(info.group);
+      m->set_node(info.node);
+      m->set_address(info.address);
+      m->set_id(static_cast<uint64_t>(info.id));
+      m->set_role(ToProto(info.role));
+      m->set_epoch(info.epoch);
+      m->set_last_seq(info.last_seq);
+      m->set_lag(info.lag);
+    }
     return rdb::Status::OK();
   });
 }

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <string>
 
+#include "cluster/membership.h"
 #include "engine/engine.h"
 #include "rdeebee/v1/rdeebee.grpc.pb.h"
 #include "server/cdc_service.h"
@@ -27,8 +28,16 @@ struct ServiceOptions {
   size_t payload_bytes_max = kPayloadBytesMaxDefault;
   uint32_t requests_in_flight_max = 256;
   std::string data_dir;
-  std::string fsync;  // for Status
+  std::string fsync;    // for Status
+  std::string address;  // host:port served on (ListMembers in single-node mode)
+  // Cluster mode when set (not owned; outlives the service). Writes are refused with UNAVAILABLE
+  // until replication exists (issue 6); reads and Status use the local engine.
+  cluster::Membership* cluster = nullptr;
 };
+
+// The refusal of every write in cluster mode, until replication is built.
+inline constexpr char kClusterWritesUnavailable[] =
+    "cluster writes need replication, which is not built yet (issue 6)";
 
 class EventStoreService final : public ::rdeebee::v1::EventStore::CallbackService {
  public:
@@ -63,14 +72,16 @@ class EventStoreService final : public ::rdeebee::v1::EventStore::CallbackServic
   }
   grpc::ServerUnaryReactor* CommitGroupPosition(
       grpc::CallbackServerContext* ctx, const ::rdeebee::v1::CommitGroupPositionRequest* req,
-      ::rdeebee::v1::CommitGroupPositionResponse* resp) override {
-    return cdc_->CommitGroupPosition(ctx, req, resp);
-  }
+      ::rdeebee::v1::CommitGroupPositionResponse* resp) override;
   grpc::ServerUnaryReactor* ListGroups(grpc::CallbackServerContext* ctx,
                                        const ::rdeebee::v1::ListGroupsRequest* req,
                                        ::rdeebee::v1::ListGroupsResponse* resp) override {
     return cdc_->ListGroups(ctx, req, resp);
   }
+  // Blocks a callback thread on one etcd read in cluster mode (an operator's call, not a hot path).
+  grpc::ServerUnaryReactor* ListMembers(grpc::CallbackServerContext* ctx,
+                                        const ::rdeebee::v1::ListMembersRequest* req,
+                                        ::rdeebee::v1::ListMembersResponse* resp) override;
   grpc::ServerUnaryReactor* DeleteGroup(grpc::CallbackServerContext* ctx,
                                         const ::rdeebee::v1::DeleteGroupRequest* req,
                                         ::rdeebee::v1::DeleteGroupResponse* resp) override {

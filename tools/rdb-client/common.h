@@ -67,6 +67,7 @@ Verb ScanVerb();
 Verb StatusVerb();
 Verb SubscribeVerb();
 Verb GroupsVerb();
+Verb MembersVerb();
 
 // Prints "rdb-client: <message>" to stderr and returns the exit code for the status.
 int Fail(const Status& status);

@@ -5,7 +5,7 @@
 //   rdb-client scan [--from SEQ] [--limit N]     rdb-client status
 //   rdb-client subscribe [--from earliest|latest|SEQ] [--prefix P]... [--type T]... [--group G]
 //                        [--before] [--count N]
-//   rdb-client groups [--delete G]
+//   rdb-client groups [--delete G]     rdb-client members
 //
 // Options may come before or after the verb. Each verb lives in its own file (write.cc, ...) and is
 // listed in Verbs() below.
@@ -22,9 +22,8 @@ namespace {
 
 std::vector<Verb> Verbs() {
   return {
-      WriteVerb(), ReadVerb(),   DeleteVerb(),    HistoryVerb(),
-      ScanVerb(),  StatusVerb(), SubscribeVerb(), GroupsVerb(),
-      // Later verbs register here, each in its own file: MembersVerb() (cluster membership)
+      WriteVerb(),  ReadVerb(),      DeleteVerb(), HistoryVerb(), ScanVerb(),
+      StatusVerb(), SubscribeVerb(), GroupsVerb(), MembersVerb(),
   };
 }
 
@@ -35,6 +34,7 @@ constexpr char kFooter[] = R"(Examples:
   rdb-client subscribe --from latest --prefix order/ --json
   rdb-client subscribe --group billing --count 100
   rdb-client groups
+  rdb-client members
 Server: --server HOST:PORT, else SERVER_IP / SERVER_PORT, else 127.0.0.1:2048.
 Exit codes: 0 ok; 1 not found or precondition failed (expected version mismatch, busy consumer
 group, backwards group commit); 2 any other error (usage included).)";
@@ -128,7 +128,8 @@ int Main(int argc, char** argv) {
     if (subs[v.name]->parsed()) verb = &v;
   if (verb == nullptr)
     return UsageError(
-        "a verb is needed: write, read, delete, history, scan, status, subscribe, groups");
+        "a verb is needed: write, read, delete, history, scan, status, subscribe, groups, "
+        "members");
   for (const std::string& name : kVerbOptions) {
     bool accepted = std::find(verb->verb_options.begin(), verb->verb_options.end(), name) !=
                     verb->verb_options.end();
