@@ -9,6 +9,7 @@
 //   rdb-bench --target etcd --server 127.0.0.1:2379 --workload append --clients 16
 //   rdb-bench --workload subscribe-catchup --events 1000000
 //   rdb-bench --workload subscribe-live --subscribers 100 --clients 64 --rate 10000
+//   rdb-bench --target etcd --server 127.0.0.1:2379 --workload subscribe-live --subscribers 100
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
@@ -139,10 +140,7 @@ int Main(int argc, char** argv) {
     }
   }
   if (workload.rfind("subscribe-", 0) == 0) {
-    if (o.target != Target::kRdeebee) {
-      std::fprintf(stderr, "rdb-bench: %s needs --target rdeebee\n", workload.c_str());
-      return 2;
-    }
+    so.etcd = o.target == Target::kEtcd;
     so.live = workload == "subscribe-live";
     if (!so.live && so.subscribers == 0) so.subscribers = 1;
     so.server = o.server;

@@ -1,84 +1,33 @@
 #include "tools/rdb-bench/subscribe.h"
 
-#include <sys/mman.h>
-#include <unistd.h>
+#include <grpcpp/grpcpp.h>
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
+#include <condition_variable>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <optional>
 #include <random>
-#include <sstream>
 #include <thread>
 #include <vector>
 
 #include "base/histogram.h"
 #include "client/client.h"
+#include "rdeebee/v1/rdeebee.grpc.pb.h"
+#include "tools/rdb-bench/subscribe_common.h"
 #include "tools/rdb-bench/workload.h"
 
 namespace rdb::bench {
 
+namespace sub {
+
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-// Nanoseconds on steady_clock since the process's first call: one clock for writers and
-// subscribers.
-uint64_t NowNs() {
-  static const Clock::time_point epoch = Clock::now();
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - epoch).count());
-}
-
-double Seconds(uint64_t ns) { return static_cast<double>(ns) / 1e9; }
-
-std::string Payload(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>('a' + rng() % 26);
-  return s;
-}
-
-// CPU time (user + system) of a process so far, in seconds; -1 if unreadable.
-double CpuSeconds(const std::string& pid) {
-  std::ifstream f("/proc/" + pid + "/stat");
-  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  size_t paren = text.rfind(')');
-  if (paren == std::string::npos) return -1;
-  std::istringstream in(text.substr(paren + 1));
-  std::vector<std::string> fields;
-  for (std::string t; in >> t;) fields.push_back(t);
-  // After the command: state is field 3, utime field 14, stime field 15.
-  if (fields.size() < 13) return -1;
-  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
-  return (std::stod(fields[11]) + std::stod(fields[12])) / ticks;
-}
-
-struct CpuWindow {
-  std::string server_pid;  // empty: not measured
-  double server0 = -1, self0 = -1, server1 = -1, self1 = -1;
-  void Begin() {
-    if (!server_pid.empty()) server0 = CpuSeconds(server_pid);
-    self0 = CpuSeconds("self");
-  }
-  void End() {
-    if (!server_pid.empty()) server1 = CpuSeconds(server_pid);
-    self1 = CpuSeconds("self");
-  }
-  // Cores used over `seconds`, or null if not measured.
-  nlohmann::ordered_json Server(double seconds) const {
-    if (server0 < 0 || server1 < 0) return nullptr;
-    return (server1 - server0) / seconds;
-  }
-  double Self(double seconds) const { return (self1 - self0) / seconds; }
-};
+namespace pb = ::rdeebee::v1;
 
 nlohmann::ordered_json LatencyJson(const Histogram& h) {
   nlohmann::ordered_json j;
@@ -101,41 +50,6 @@ void PrintLatency(const char* name, const Histogram& h) {
               ms(h.Percentile(99.9)), ms(h.max()), h.mean() / 1e6);
 }
 
-// seq -> acknowledgement time (NowNs() + 1; 0 = not acknowledged yet), for seqs base+1 ...
-// base+capacity. Reserved address space only: pages are touched as seqs arrive.
-class AckTimes {
- public:
-  static constexpr uint64_t kCapacity = uint64_t{1} << 27;  // 1 GiB of address space
-
-  explicit AckTimes(uint64_t base) : base_(base) {
-    void* p = mmap(nullptr, kCapacity * sizeof(uint64_t), PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    slots_ = p == MAP_FAILED ? nullptr : static_cast<uint64_t*>(p);
-  }
-  ~AckTimes() {
-    if (slots_ != nullptr) munmap(slots_, kCapacity * sizeof(uint64_t));
-  }
-  AckTimes(const AckTimes&) = delete;
-  AckTimes& operator=(const AckTimes&) = delete;
-
-  bool ok() const { return slots_ != nullptr; }
-  bool Covers(uint64_t seq) const { return seq > base_ && seq - base_ <= kCapacity; }
-  void Set(uint64_t seq, uint64_t ns) {
-    if (Covers(seq)) std::atomic_ref<uint64_t>(slots_[seq - base_ - 1]).store(ns + 1);
-  }
-  // The ack time, or nullopt if not acknowledged (yet).
-  std::optional<uint64_t> Get(uint64_t seq) const {
-    if (!Covers(seq)) return std::nullopt;
-    uint64_t v = std::atomic_ref<uint64_t>(slots_[seq - base_ - 1]).load();
-    if (v == 0) return std::nullopt;
-    return v - 1;
-  }
-
- private:
-  const uint64_t base_;
-  uint64_t* slots_ = nullptr;
-};
-
 Result<std::unique_ptr<client::Client>> Connect(const SubscribeBenchOptions& o) {
   client::ClientOptions co;
   co.timeout_seconds = o.timeout_s;
@@ -145,7 +59,7 @@ Result<std::unique_ptr<client::Client>> Connect(const SubscribeBenchOptions& o) 
   return c;
 }
 
-// Subscriber streams spread over connections, at most streams_per_connection each.
+// Subscriber connections, at most streams_per_connection streams each.
 Result<std::vector<std::unique_ptr<client::Client>>> ConnectSubscribers(
     const SubscribeBenchOptions& o) {
   std::vector<std::unique_ptr<client::Client>> conns;
@@ -157,11 +71,7 @@ Result<std::vector<std::unique_ptr<client::Client>>> ConnectSubscribers(
   return conns;
 }
 
-std::string ErrorText(const Status& st) {
-  return std::string(CodeName(st.code())) + ": " + st.message().substr(0, 80);
-}
-
-// --- catch-up ---
+// --- catch-up (through the client library: Client::Subscribe / Next, one thread per subscriber)
 
 struct PreloadResult {
   uint64_t events = 0;
@@ -246,8 +156,7 @@ int RunCatchup(const SubscribeBenchOptions& o, bool json, const std::string& fsy
     std::string error;
   };
   std::vector<Sub> subs(o.subscribers);
-  CpuWindow cpu;
-  if (o.server_pid > 0) cpu.server_pid = std::to_string(o.server_pid);
+  CpuWindow cpu(o.server_pid);
   cpu.Begin();
   const uint64_t start = NowNs();
   std::vector<std::thread> threads;
@@ -291,119 +200,125 @@ int RunCatchup(const SubscribeBenchOptions& o, bool json, const std::string& fsy
   const double wall = Seconds(NowNs() - start);
   cpu.End();
 
-  uint64_t changes = 0, bytes = 0, slowest_ns = 0, messages = 0;
-  std::map<std::string, uint64_t> errors;
+  CatchupReport r;
+  r.target = "rdeebee";
+  r.server = o.server;
+  r.fsync = fsync;
+  r.log_last = target;
+  r.preload_events = pre.events;
+  r.preload_seconds = pre.seconds;
+  uint64_t slowest_ns = 0;
   for (const Sub& s : subs) {
-    changes += s.changes;
-    bytes += s.bytes;
-    messages += s.messages;
+    r.changes += s.changes;
+    r.bytes += s.bytes;
+    r.messages += s.messages;
     slowest_ns = std::max(slowest_ns, s.last_ns);
-    if (!s.error.empty()) errors[s.error]++;
+    if (!s.error.empty()) r.errors[s.error]++;
   }
-  const double secs = Seconds(std::max<uint64_t>(slowest_ns, 1));
-  const double eps = static_cast<double>(changes) / secs;
-  const double mbps = static_cast<double>(bytes) / secs / 1e6;
-  if (json) {
-    nlohmann::ordered_json j;
-    j["target"] = "rdeebee";
-    j["server"] = o.server;
-    j["server_fsync"] = fsync;
-    j["workload"] = "subscribe-catchup";
-    j["payload_bytes"] = o.payload_bytes;
-    j["key_space"] = o.key_space;
-    j["subscribers"] = o.subscribers;
-    j["log_last_seq"] = target;
-    j["preload_events"] = pre.events;
-    j["preload_seconds"] = pre.seconds;
-    j["preload_events_per_sec"] =
-        pre.seconds > 0 ? static_cast<double>(pre.events) / pre.seconds : 0.0;
-    j["changes"] = changes;
-    j["messages"] = messages;
-    j["seconds"] = secs;
-    j["first_change_ms"] = subs.empty() ? 0.0 : static_cast<double>(subs[0].first_ns) / 1e6;
-    j["events_per_sec"] = eps;
-    j["mb_per_sec"] = mbps;
-    j["server_cpu_cores"] = cpu.Server(wall);
-    j["bench_cpu_cores"] = cpu.Self(wall);
-    j["errors"] = errors;
-    std::cout << j.dump() << "\n";
-  } else {
-    std::printf(
-        "rdb-bench: rdeebee %s (fsync %s), workload subscribe-catchup, %u subscriber(s) "
-        "from EARLIEST over %llu events (payload %zu B, %llu keys)\n",
-        o.server.c_str(), fsync.c_str(), o.subscribers, static_cast<unsigned long long>(target),
-        o.payload_bytes, static_cast<unsigned long long>(o.key_space));
-    if (pre.events > 0) {
-      std::printf("preload: %llu events in %.2f s (%.0f events/s)\n",
-                  static_cast<unsigned long long>(pre.events), pre.seconds,
-                  static_cast<double>(pre.events) / pre.seconds);
-    }
-    std::printf("%llu changes in %llu messages in %.2f s: %.0f events/s, %.2f MB/s (key+payload)\n",
-                static_cast<unsigned long long>(changes), static_cast<unsigned long long>(messages),
-                secs, eps, mbps);
-    auto server = cpu.Server(wall);
-    if (!server.is_null()) std::printf("server CPU: %.2f cores\n", server.get<double>());
-    std::printf("rdb-bench CPU: %.2f cores\n", cpu.Self(wall));
-    for (const auto& [k, v] : errors)
-      std::printf("error x%llu: %s\n", static_cast<unsigned long long>(v), k.c_str());
-  }
-  return errors.empty() ? 0 : 1;
+  r.seconds = Seconds(std::max<uint64_t>(slowest_ns, 1));
+  r.first_change_ms = subs.empty() ? 0.0 : static_cast<double>(subs[0].first_ns) / 1e6;
+  r.server_cpu = cpu.Server(wall);
+  r.bench_cpu = cpu.Self(wall);
+  return PrintCatchup(o, r, json);
 }
 
-// --- live ---
+// --- live (gRPC's callback API: every stream is served by gRPC's own few threads) ---
 
-struct LiveSub {
-  std::unique_ptr<client::Subscription> sub;
-  std::atomic<uint64_t> seen{0};  // highest seq covered by a change or checkpoint received
-  std::atomic<bool> ready{false};
-  uint64_t received = 0;  // changes of this run (seq > base)
-  uint64_t messages = 0;  // stream messages carrying changes of this run
-  uint64_t before_ack = 0;
-  Histogram latency_ns;  // ack -> receipt (0 if received before the ack)
-  Histogram e2e_ns;      // send -> receipt (the append's own latency included)
-  std::vector<std::pair<uint64_t, uint64_t>> deferred;  // (seq, receipt) received before the ack
-  std::string error;
+// One Subscribe stream from LATEST. Its messages are tallied in OnReadDone, on a gRPC thread; one
+// read is outstanding at a time, so the tally needs no lock.
+class LiveReader final : public grpc::ClientReadReactor<pb::SubscribeResponse> {
+ public:
+  LiveReader(const AckTimes* acks, const AckTimes* sends, uint64_t base)
+      : acks_(acks), sends_(sends), base_(base) {
+    req_.set_start(pb::START_POSITION_LATEST);
+  }
+
+  void Start(pb::EventStore::Stub* stub) {
+    stub->async()->Subscribe(&ctx_, &req_, this);
+    StartRead(&msg_);
+    StartCall();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // the stream ended: OnDone follows
+    const uint64_t now = NowNs();
+    uint64_t seen = msg_.has_checkpoint() ? msg_.checkpoint().seq() : 0;
+    const auto& changes = msg_.changes();
+    if (!changes.empty()) {
+      const uint64_t last = changes[changes.size() - 1].seq();
+      if (last > base_) tally.messages++;
+      for (const pb::ChangeEvent& c : changes) {
+        if (c.seq() > base_) tally.Receive(*acks_, *sends_, c.seq(), now);
+      }
+      seen = std::max(seen, last);
+    }
+    if (seen > seen_.load()) seen_.store(seen);
+    ready_.store(true);
+    StartRead(&msg_);
+  }
+
+  void OnDone(const grpc::Status& s) override {
+    std::lock_guard lock(mu_);
+    if (!s.ok() || !stopping_) {
+      error_ = s.ok() ? "the server ended the subscription"
+                      : "grpc " + std::to_string(s.error_code()) + ": " +
+                            s.error_message().substr(0, 80);
+      if (stopping_ && s.error_code() == grpc::StatusCode::CANCELLED) error_.clear();
+    }
+    done_ = true;
+    ready_.store(true);
+    cv_.notify_all();
+  }
+
+  // Ends the stream and waits for OnDone.
+  void Stop() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+      if (done_) return;
+    }
+    ctx_.TryCancel();
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return done_; });
+  }
+
+  bool ready() const { return ready_.load(); }
+  uint64_t seen() const { return seen_.load(); }
+  std::string error() const {
+    std::lock_guard lock(mu_);
+    return error_;
+  }
+
+  LiveTally tally;
+
+ private:
+  const AckTimes* const acks_;
+  const AckTimes* const sends_;
+  const uint64_t base_;
+  grpc::ClientContext ctx_;
+  pb::SubscribeRequest req_;
+  pb::SubscribeResponse msg_;
+  std::atomic<uint64_t> seen_{0};  // highest seq covered by a change or checkpoint received
+  std::atomic<bool> ready_{false};
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  bool done_ = false;
+  std::string error_;
 };
 
-// Records one receipt against the ack and send times; false if the ack is not known yet.
-bool RecordReceipt(LiveSub* s, const AckTimes& acks, const AckTimes& sends, uint64_t seq,
-                   uint64_t at) {
-  auto ack = acks.Get(seq);
-  if (!ack) return false;
-  if (at >= *ack) {
-    s->latency_ns.Record(at - *ack);
-  } else {
-    s->latency_ns.Record(0);
-    s->before_ack++;
-  }
-  if (auto sent = sends.Get(seq); sent && at >= *sent) s->e2e_ns.Record(at - *sent);
-  return true;
-}
-
-void SubscriberLoop(LiveSub* s, const AckTimes* acks, const AckTimes* sends, uint64_t base,
-                    std::atomic<bool>* stopping) {
-  std::vector<client::Change> changes;
-  for (;;) {
-    changes.clear();
-    uint64_t checkpoint = 0;
-    Status st = s->sub->Next(&changes, &checkpoint);
-    if (!st.ok()) {
-      if (!stopping->load()) s->error = ErrorText(st);
-      s->ready.store(true);
-      return;
-    }
-    const uint64_t now = NowNs();
-    uint64_t seen = checkpoint;
-    if (!changes.empty() && changes.back().seq > base) s->messages++;
-    for (const client::Change& c : changes) {
-      if (c.seq <= base) continue;
-      s->received++;
-      if (!RecordReceipt(s, *acks, *sends, c.seq, now)) s->deferred.emplace_back(c.seq, now);
-    }
-    if (!changes.empty()) seen = std::max(seen, changes.back().seq);
-    if (seen > s->seen.load()) s->seen.store(seen);
-    s->ready.store(true);
-  }
+// A gRPC connection of its own (not shared with the writers' or other subscribers'), ready.
+Result<std::unique_ptr<pb::EventStore::Stub>> ConnectStub(const SubscribeBenchOptions& o) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto channel = grpc::CreateCustomChannel(o.server, grpc::InsecureChannelCredentials(), args);
+  if (!channel) return Status::Unavailable("cannot create a channel to " + o.server);
+  const auto deadline = std::chrono::system_clock::now() +
+                        std::chrono::milliseconds(static_cast<int64_t>(o.timeout_s * 1000));
+  if (!channel->WaitForConnected(deadline))
+    return Status::Unavailable("cannot connect to " + o.server);
+  return pb::EventStore::NewStub(channel);
 }
 
 int RunLive(const SubscribeBenchOptions& o, bool json, const std::string& fsync) {
@@ -420,39 +335,30 @@ int RunLive(const SubscribeBenchOptions& o, bool json, const std::string& fsync)
   if (!acks.ok() || !sends.ok())
     return fail(Status::ResourceExhausted("cannot reserve the ack-time table"));
 
-  // Subscribers from LATEST, each on its own thread, established before any write.
-  auto conns = ConnectSubscribers(o);
-  if (!conns.ok()) return fail(conns.status());
-  std::vector<std::unique_ptr<LiveSub>> subs;
-  std::atomic<bool> stopping{false};
-  std::vector<std::thread> sub_threads;
+  // Subscribers from LATEST, streams_per_connection per connection, established before any write.
+  std::vector<std::unique_ptr<pb::EventStore::Stub>> stubs;
+  for (uint32_t i = 0;
+       i < (o.subscribers + o.streams_per_connection - 1) / o.streams_per_connection; i++) {
+    auto stub = ConnectStub(o);
+    if (!stub.ok()) return fail(stub.status());
+    stubs.push_back(std::move(stub).value());
+  }
+  std::vector<std::unique_ptr<LiveReader>> subs;
   auto cancel_all = [&] {
-    stopping.store(true);
-    for (auto& s : subs) s->sub->Cancel();
-    for (auto& t : sub_threads) t.join();
+    for (auto& s : subs) s->Stop();
   };
   for (uint32_t i = 0; i < o.subscribers; i++) {
-    auto s = std::make_unique<LiveSub>();
-    client::SubscribeOptions so;
-    so.start = client::SubscribeOptions::Start::kLatest;
-    auto sub = (*conns)[i / o.streams_per_connection]->Subscribe(so);
-    if (!sub.ok()) {
-      cancel_all();
-      return fail(sub.status());
-    }
-    s->sub = std::move(sub).value();
-    subs.push_back(std::move(s));
-    sub_threads.emplace_back(SubscriberLoop, subs.back().get(), &acks, &sends, base, &stopping);
+    subs.push_back(std::make_unique<LiveReader>(&acks, &sends, base));
+    subs.back()->Start(stubs[i / o.streams_per_connection].get());
   }
-
   const uint64_t ready_deadline = NowNs() + static_cast<uint64_t>(o.drain_timeout_s * 1e9);
   for (auto& s : subs) {
-    while (!s->ready.load() && NowNs() < ready_deadline)
+    while (!s->ready() && NowNs() < ready_deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   for (auto& s : subs) {
-    if (!s->ready.load() || !s->error.empty()) {
-      std::string e = s->error.empty() ? "a subscription was not established in time" : s->error;
+    if (!s->ready() || !s->error().empty()) {
+      std::string e = s->ready() ? s->error() : "a subscription was not established in time";
       cancel_all();
       return fail(Status::Unavailable(e));
     }
@@ -468,6 +374,43 @@ int RunLive(const SubscribeBenchOptions& o, bool json, const std::string& fsync)
     }
     writers.push_back(std::move(c).value());
   }
+  CpuWindow cpu(o.server_pid);
+  LiveReport r;
+  r.target = "rdeebee";
+  r.server = o.server;
+  r.fsync = fsync;
+  r.subscriber_connections = stubs.size();
+  const uint64_t target = RunWriters(
+      o, &acks, &sends, &cpu, &r,
+      [&](uint32_t w, const std::string& key, const std::string& payload) -> Result<uint64_t> {
+        RDB_ASSIGN_OR_RETURN(auto reply, writers[w]->Append(key, client::EventInput{payload, ""}));
+        return reply.first_seq;
+      });
+  // Drain: every subscriber reaches the last acknowledged seq, or the timeout.
+  const uint64_t drain_start = NowNs();
+  const uint64_t drain_deadline = drain_start + static_cast<uint64_t>(o.drain_timeout_s * 1e9);
+  bool drained = true;
+  for (auto& s : subs) {
+    while (s->seen() < target && s->error().empty() && NowNs() < drain_deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (s->seen() < target) drained = false;
+  }
+  r.drain_seconds = Seconds(NowNs() - drain_start);
+  cancel_all();
+  std::vector<LiveTally*> tallies;
+  for (auto& s : subs) {
+    tallies.push_back(&s->tally);
+    if (!s->error().empty()) r.errors["subscriber: " + s->error()]++;
+  }
+  if (!drained) r.errors["subscriber did not reach the last acknowledged seq in time"]++;
+  MergeTallies(acks, sends, tallies, &r);
+  return PrintLive(o, r, json);
+}
+
+}  // namespace
+
+uint64_t RunWriters(const SubscribeBenchOptions& o, AckTimes* acks, AckTimes* sends, CpuWindow* cpu,
+                    LiveReport* report, const WriteFn& write) {
   struct WriterResult {
     uint64_t appended = 0;
     uint64_t max_seq = 0;
@@ -475,9 +418,7 @@ int RunLive(const SubscribeBenchOptions& o, bool json, const std::string& fsync)
     std::map<std::string, uint64_t> errors;
   };
   std::vector<WriterResult> wres(o.writers);
-  CpuWindow cpu;
-  if (o.server_pid > 0) cpu.server_pid = std::to_string(o.server_pid);
-  cpu.Begin();
+  cpu->Begin();
   const uint64_t start = NowNs();
   const uint64_t end = start + static_cast<uint64_t>(o.duration_s * 1e9);
   std::vector<std::thread> writer_threads;
@@ -485,7 +426,7 @@ int RunLive(const SubscribeBenchOptions& o, bool json, const std::string& fsync)
     writer_threads.emplace_back([&, w] {
       WriterResult& r = wres[w];
       std::mt19937_64 rng(0x9E3779B97F4A7C15ull * (w + 1));
-      const client::EventInput event{Payload(o.payload_bytes, w), ""};
+      const std::string payload = Payload(o.payload_bytes, w);
       const double interval_ns = o.rate > 0 ? 1e9 * o.writers / o.rate : 0;
       for (uint64_t sent = 0;; sent++) {
         uint64_t intended = NowNs();
@@ -500,129 +441,175 @@ int RunLive(const SubscribeBenchOptions& o, bool json, const std::string& fsync)
         if (intended >= end || NowNs() >= end) break;  // a late schedule does not extend the run
         const std::string key = KeyName(o.key_prefix, rng() % o.key_space);
         const uint64_t send = NowNs();
-        auto reply = writers[w]->Append(key, event);
+        auto seq = write(w, key, payload);
         const uint64_t ack = NowNs();
-        if (!reply.ok()) {
-          r.errors[ErrorText(reply.status())]++;
+        if (!seq.ok()) {
+          r.errors[ErrorText(seq.status())]++;
           continue;
         }
-        sends.Set(reply->first_seq, send);
-        acks.Set(reply->first_seq, ack);
+        sends->Set(*seq, send);
+        acks->Set(*seq, ack);
         r.appended++;
-        r.max_seq = std::max(r.max_seq, reply->last_seq);
+        r.max_seq = std::max(r.max_seq, *seq);
         r.ack_ns.Record(ack - intended);
       }
     });
   }
   for (auto& t : writer_threads) t.join();
-  const double secs = Seconds(NowNs() - start);
-  cpu.End();
-
-  uint64_t appended = 0, target = 0;
-  Histogram ack_ns;
-  std::map<std::string, uint64_t> errors;
+  report->seconds = Seconds(NowNs() - start);
+  cpu->End();
+  report->server_cpu = cpu->Server(report->seconds);
+  report->bench_cpu = cpu->Self(report->seconds);
+  uint64_t target = 0;
   for (const WriterResult& r : wres) {
-    appended += r.appended;
+    report->appended += r.appended;
     target = std::max(target, r.max_seq);
-    ack_ns.Merge(r.ack_ns);
-    for (const auto& [k, v] : r.errors) errors[k] += v;
+    report->append_ns.Merge(r.ack_ns);
+    for (const auto& [k, v] : r.errors) report->errors[k] += v;
   }
-  // Drain: every subscriber reaches the last acknowledged seq, or the timeout.
-  const uint64_t drain_start = NowNs();
-  const uint64_t drain_deadline = drain_start + static_cast<uint64_t>(o.drain_timeout_s * 1e9);
-  bool drained = true;
-  for (auto& s : subs) {
-    while (s->seen.load() < target && s->error.empty() && NowNs() < drain_deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    if (s->seen.load() < target) drained = false;
-  }
-  const double drain_secs = Seconds(NowNs() - drain_start);
-  cancel_all();
+  return target;
+}
 
-  Histogram latency_ns, e2e_ns;
-  uint64_t received = 0, messages = 0, before_ack = 0, unmatched = 0, missing = 0;
-  for (auto& s : subs) {
-    for (const auto& [seq, at] : s->deferred) {
-      // Not acknowledged: a failed append, or outside the table.
-      if (!RecordReceipt(s.get(), acks, sends, seq, at)) unmatched++;
+void MergeTallies(const AckTimes& acks, const AckTimes& sends, std::vector<LiveTally*> tallies,
+                  LiveReport* r) {
+  for (LiveTally* t : tallies) {
+    for (const auto& [seq, at] : t->deferred) {
+      // Not acknowledged: a failed write, or outside the table.
+      if (!t->Record(acks, sends, seq, at)) r->unmatched++;
     }
-    latency_ns.Merge(s->latency_ns);
-    e2e_ns.Merge(s->e2e_ns);
-    received += s->received;
-    messages += s->messages;
-    before_ack += s->before_ack;
-    if (s->received < appended) missing += appended - s->received;
-    if (!s->error.empty()) errors["subscriber: " + s->error]++;
+    t->deferred.clear();
+    r->all.latency_ns.Merge(t->latency_ns);
+    r->all.e2e_ns.Merge(t->e2e_ns);
+    r->all.received += t->received;
+    r->all.messages += t->messages;
+    r->all.before_ack += t->before_ack;
+    if (t->received < r->appended) r->missing += r->appended - t->received;
   }
-  if (!drained) errors["subscriber did not reach the last acknowledged seq in time"]++;
+}
 
-  const double eps = static_cast<double>(appended) / secs;
-  auto server_cpu = cpu.Server(secs);
+int PrintCatchup(const SubscribeBenchOptions& o, const CatchupReport& r, bool json) {
+  const double eps = static_cast<double>(r.changes) / r.seconds;
+  const double mbps = static_cast<double>(r.bytes) / r.seconds / 1e6;
+  const double preload_eps =
+      r.preload_seconds > 0 ? static_cast<double>(r.preload_events) / r.preload_seconds : 0.0;
   if (json) {
     nlohmann::ordered_json j;
-    j["target"] = "rdeebee";
-    j["server"] = o.server;
-    j["server_fsync"] = fsync;
+    j["target"] = r.target;
+    j["server"] = r.server;
+    j["server_fsync"] = r.fsync;
+    j["workload"] = "subscribe-catchup";
+    j["payload_bytes"] = o.payload_bytes;
+    j["key_space"] = o.key_space;
+    j["subscribers"] = o.subscribers;
+    j[r.target == "etcd" ? "last_revision" : "log_last_seq"] = r.log_last;
+    j["preload_events"] = r.preload_events;
+    j["preload_seconds"] = r.preload_seconds;
+    j["preload_events_per_sec"] = preload_eps;
+    j["changes"] = r.changes;
+    j["messages"] = r.messages;
+    j["seconds"] = r.seconds;
+    j["first_change_ms"] = r.first_change_ms;
+    j["events_per_sec"] = eps;
+    j["mb_per_sec"] = mbps;
+    j["server_cpu_cores"] = r.server_cpu;
+    j["bench_cpu_cores"] = r.bench_cpu;
+    j["errors"] = r.errors;
+    std::cout << j.dump() << "\n";
+  } else {
+    std::printf(
+        "rdb-bench: %s %s (fsync %s), workload subscribe-catchup, %u subscriber(s) from %s "
+        "(payload %zu B, %llu keys)\n",
+        r.target.c_str(), r.server.c_str(), r.fsync.c_str(), o.subscribers,
+        r.target == "etcd" ? "the first preload revision" : "EARLIEST", o.payload_bytes,
+        static_cast<unsigned long long>(o.key_space));
+    if (r.preload_events > 0) {
+      std::printf("preload: %llu events in %.2f s (%.0f events/s)\n",
+                  static_cast<unsigned long long>(r.preload_events), r.preload_seconds,
+                  preload_eps);
+    }
+    std::printf("%llu changes in %llu messages in %.2f s: %.0f events/s, %.2f MB/s (key+payload)\n",
+                static_cast<unsigned long long>(r.changes),
+                static_cast<unsigned long long>(r.messages), r.seconds, eps, mbps);
+    if (!r.server_cpu.is_null())
+      std::printf("server CPU: %.2f cores\n", r.server_cpu.get<double>());
+    std::printf("rdb-bench CPU: %.2f cores\n", r.bench_cpu);
+    for (const auto& [k, v] : r.errors)
+      std::printf("error x%llu: %s\n", static_cast<unsigned long long>(v), k.c_str());
+  }
+  return r.errors.empty() ? 0 : 1;
+}
+
+int PrintLive(const SubscribeBenchOptions& o, const LiveReport& r, bool json) {
+  const double eps = static_cast<double>(r.appended) / r.seconds;
+  const double per_message =
+      r.all.messages > 0 ? static_cast<double>(r.all.received) / r.all.messages : 0.0;
+  if (json) {
+    nlohmann::ordered_json j;
+    j["target"] = r.target;
+    j["server"] = r.server;
+    j["server_fsync"] = r.fsync;
     j["workload"] = "subscribe-live";
     j["payload_bytes"] = o.payload_bytes;
     j["key_space"] = o.key_space;
     j["subscribers"] = o.subscribers;
-    j["subscriber_connections"] = conns->size();
+    j["subscriber_connections"] = r.subscriber_connections;
     j["writers"] = o.writers;
     j["rate"] = o.rate;
-    j["seconds"] = secs;
-    j["appended"] = appended;
+    j["seconds"] = r.seconds;
+    j["appended"] = r.appended;
     j["events_per_sec"] = eps;
-    j["delivered"] = received;
-    j["delivered_per_sec"] = static_cast<double>(received) / secs;
-    j["changes_per_message"] = messages > 0 ? static_cast<double>(received) / messages : 0.0;
-    j["latency_us"] = LatencyJson(latency_ns);
-    j["send_to_receipt_us"] = LatencyJson(e2e_ns);
-    j["append_latency_us"] = LatencyJson(ack_ns);
-    j["before_ack"] = before_ack;
-    j["unmatched"] = unmatched;
-    j["missing"] = missing;
-    j["drain_seconds"] = drain_secs;
-    j["server_cpu_cores"] = server_cpu;
-    j["bench_cpu_cores"] = cpu.Self(secs);
-    j["errors"] = errors;
+    j["delivered"] = r.all.received;
+    j["delivered_per_sec"] = static_cast<double>(r.all.received) / r.seconds;
+    j["changes_per_message"] = per_message;
+    j["latency_us"] = LatencyJson(r.all.latency_ns);
+    j["send_to_receipt_us"] = LatencyJson(r.all.e2e_ns);
+    j["append_latency_us"] = LatencyJson(r.append_ns);
+    j["before_ack"] = r.all.before_ack;
+    j["unmatched"] = r.unmatched;
+    j["missing"] = r.missing;
+    j["drain_seconds"] = r.drain_seconds;
+    j["server_cpu_cores"] = r.server_cpu;
+    j["bench_cpu_cores"] = r.bench_cpu;
+    j["errors"] = r.errors;
     std::cout << j.dump() << "\n";
   } else {
     char rate_buf[32];
     std::snprintf(rate_buf, sizeof rate_buf, "%.0f/s", o.rate);
     std::printf(
-        "rdb-bench: rdeebee %s (fsync %s), workload subscribe-live, %u subscriber(s) on "
-        "%zu connection(s), %u writers, single-event appends at %s, payload %zu B, %llu "
-        "keys\n",
-        o.server.c_str(), fsync.c_str(), o.subscribers, conns->size(), o.writers,
+        "rdb-bench: %s %s (fsync %s), workload subscribe-live, %u subscriber(s) on %zu "
+        "connection(s), %u writers, single-event %s at %s, payload %zu B, %llu keys\n",
+        r.target.c_str(), r.server.c_str(), r.fsync.c_str(), o.subscribers,
+        r.subscriber_connections, o.writers, r.target == "etcd" ? "puts" : "appends",
         o.rate > 0 ? rate_buf : "max", o.payload_bytes,
         static_cast<unsigned long long>(o.key_space));
     std::printf(
         "%llu events appended in %.2f s: %.0f events/s; %llu changes delivered (%.0f/s); "
         "%.1f changes per message; drained in %.2f s\n",
-        static_cast<unsigned long long>(appended), secs, eps,
-        static_cast<unsigned long long>(received), static_cast<double>(received) / secs,
-        messages > 0 ? static_cast<double>(received) / messages : 0.0, drain_secs);
-    PrintLatency("ack->rx", latency_ns);
-    PrintLatency("send->rx", e2e_ns);
-    PrintLatency("append", ack_ns);
+        static_cast<unsigned long long>(r.appended), r.seconds, eps,
+        static_cast<unsigned long long>(r.all.received),
+        static_cast<double>(r.all.received) / r.seconds, per_message, r.drain_seconds);
+    PrintLatency("ack->rx", r.all.latency_ns);
+    PrintLatency("send->rx", r.all.e2e_ns);
+    PrintLatency("append", r.append_ns);
     std::printf("received before the writer saw the ack: %llu; unmatched: %llu; missing: %llu\n",
-                static_cast<unsigned long long>(before_ack),
-                static_cast<unsigned long long>(unmatched),
-                static_cast<unsigned long long>(missing));
-    if (!server_cpu.is_null()) std::printf("server CPU: %.2f cores\n", server_cpu.get<double>());
-    std::printf("rdb-bench CPU: %.2f cores\n", cpu.Self(secs));
-    for (const auto& [k, v] : errors)
+                static_cast<unsigned long long>(r.all.before_ack),
+                static_cast<unsigned long long>(r.unmatched),
+                static_cast<unsigned long long>(r.missing));
+    if (!r.server_cpu.is_null())
+      std::printf("server CPU: %.2f cores\n", r.server_cpu.get<double>());
+    std::printf("rdb-bench CPU: %.2f cores\n", r.bench_cpu);
+    for (const auto& [k, v] : r.errors)
       std::printf("error x%llu: %s\n", static_cast<unsigned long long>(v), k.c_str());
   }
-  return errors.empty() && missing == 0 ? 0 : 1;
+  return r.errors.empty() && r.missing == 0 ? 0 : 1;
 }
 
-}  // namespace
+}  // namespace sub
 
 int RunSubscribeBench(const SubscribeBenchOptions& o, bool json, const std::string& fsync) {
-  NowNs();  // fix the clock's epoch
-  return o.live ? RunLive(o, json, fsync) : RunCatchup(o, json, fsync);
+  sub::NowNs();  // fix the clock's epoch
+  if (o.etcd) return o.live ? sub::RunEtcdLive(o, json) : sub::RunEtcdCatchup(o, json);
+  return o.live ? sub::RunLive(o, json, fsync) : sub::RunCatchup(o, json, fsync);
 }
 
 }  // namespace rdb::bench

@@ -8,6 +8,14 @@
 //                      time) or as fast as they can. Latency per event per subscriber = receipt
 //                      time - the append's acknowledgement time, both taken with steady_clock in
 //                      this process: writers store the ack time by seq, subscribers look it up.
+//                      The streams are read with gRPC's callback API (a ClientReadReactor each),
+//                      so rdb-bench's CPU does not grow with a thread per subscriber.
+//
+// --target etcd runs the same workloads against etcd's watch (subscribe_etcd.cc): catch-up = N
+// puts preloaded as Txns of preload_batch puts (keys <key>/000...), then ONE watcher on the key
+// prefix from the first preload revision counts events until it has all N; live = S watchers on the
+// prefix from the current revision while writers Put single keys; latency matched by revision
+// (each Put's acknowledgement carries its revision, each watch event its mod_revision).
 //
 // With --server-pid, the server's CPU (utime + stime from /proc/PID/stat) over the measured window
 // is reported in cores, beside rdb-bench's own.
@@ -19,6 +27,7 @@
 namespace rdb::bench {
 
 struct SubscribeBenchOptions {
+  bool etcd = false;  // the etcd target: puts and watches instead of appends and subscriptions
   std::string server;
   bool live = false;  // subscribe-live; else subscribe-catchup
   uint32_t subscribers = 1;
