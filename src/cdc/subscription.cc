@@ -20,6 +20,9 @@ uint64_t Subscription::RetainedAfter(Engine*) { return 0; }
 Result<std::unique_ptr<Subscription>> Subscription::Open(Engine* engine, TailCache* cache,
                                                          const SubscriptionOptions& options) {
   RDB_RETURN_IF_ERROR(ValidateFilter(options.filter));
+  // Before the start is resolved: a cache that was idle restarts at last_seq() now, so a
+  // subscription from kLatest starts inside its window.
+  if (cache != nullptr) cache->AddUser();
   uint64_t start = 0;
   switch (options.start) {
     case SubscriptionOptions::Start::kEarliest:
@@ -31,6 +34,7 @@ Result<std::unique_ptr<Subscription>> Subscription::Open(Engine* engine, TailCac
     case SubscriptionOptions::Start::kAfterSeq:
       start = options.after_seq;
       if (start < RetainedAfter(engine)) {
+        if (cache != nullptr) cache->RemoveUser();
         return Status::NotFound("position " + std::to_string(start) +
                                 " is no longer in the log (the earliest is after seq " +
                                 std::to_string(RetainedAfter(engine)) + ")");
@@ -44,9 +48,14 @@ Subscription::Subscription(Engine* engine, TailCache* cache, SubscriptionOptions
                            uint64_t start)
     : engine_(engine), cache_(cache), options_(std::move(options)), position_(start) {}
 
+Subscription::~Subscription() {
+  if (cache_ != nullptr) cache_->RemoveUser();
+}
+
 Result<size_t> Subscription::Poll(const Sink& sink, const PollLimits& limits) {
   PollState st{limits};
   more_ = false;
+  live_ = false;
   for (;;) {
     bool lagging = cache_ == nullptr;
     if (!lagging) {
@@ -56,6 +65,7 @@ Result<size_t> Subscription::Poll(const Sink& sink, const PollLimits& limits) {
         reader_.reset();
         have_pending_ = false;
         more_ = go_on;
+        live_ = !go_on;
         return st.changes;
       }
     }

@@ -40,7 +40,8 @@ class Subscription {
  public:
   // Resolves the start (kLatest = after the engine's last_seq() now). kNotFound if the start
   // position is no longer in the log (retention; see RetainedAfter). Validates the filter.
-  // cache may be null (the subscription then always reads the log itself).
+  // cache may be null (the subscription then always reads the log itself); otherwise the
+  // subscription is one of the cache's users (TailCache::AddUser) until it is destroyed.
   static Result<std::unique_ptr<Subscription>> Open(Engine* engine, TailCache* cache,
                                                     const SubscriptionOptions& options);
 
@@ -48,11 +49,17 @@ class Subscription {
   // is never trimmed yet, so this is 0; retention will raise it.
   static uint64_t RetainedAfter(Engine* engine);
 
+  ~Subscription();
+  Subscription(const Subscription&) = delete;
+  Subscription& operator=(const Subscription&) = delete;
+
   // Every matching change with seq <= position() has been handed to a sink; every seq <= position()
   // has been looked at. Starts at the resolved start position.
   uint64_t position() const { return position_; }
   // True if the last Poll stopped at a limit (more is committed right now).
   bool more() const { return more_; }
+  // True if the last Poll was served by the cache and reached its end (the live tail).
+  bool live() const { return live_; }
 
   // How often this subscription opened its own LogReader (caught up from behind the cache's
   // window) and how many cache chunks it read (tests and metrics).
@@ -82,6 +89,7 @@ class Subscription {
   const SubscriptionOptions options_;
   uint64_t position_;
   bool more_ = false;
+  bool live_ = false;
   // Own reader (catch-up mode) and the record it read but not yet fully handed over.
   std::unique_ptr<LogReader> reader_;
   ReadRecord pending_;

@@ -10,9 +10,17 @@
 // Memory: the ring holds at most bytes_max (plus one chunk); a subscriber pins at most the chunk
 // it is reading. Slow subscribers fall out of the window; they never hold the ring back.
 //
-// Thread-safety: Find, end and WaitPast may be called from any thread. Start/Stop from one.
+// Idle: the thread reads only while the cache has users (AddUser/RemoveUser, held by every
+// Subscription opened with the cache). Without users it drops the ring and waits on its own
+// condition variable: it reads nothing and does not wait on the engine, so commits wake nothing.
+// The first user restarts it at the engine's current last_seq() (an empty window there): a user
+// positioned before that is "lagging", reads the log itself and switches over by seq.
+//
+// Thread-safety: Find, end, WaitPast, AddUser and RemoveUser may be called from any thread.
+// Start/Stop from one.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -45,7 +53,7 @@ class TailCache {
   TailCache(Engine* engine, TailCacheOptions options);
   ~TailCache();  // Stop()
 
-  // Starts following the log after the engine's current last_seq().
+  // Starts the thread; it follows the log after the engine's last_seq() while there are users.
   void Start();
   // Stops the thread and waits for it. Idempotent.
   void Stop();
@@ -57,6 +65,11 @@ class TailCache {
   };
   Lookup Find(uint64_t position, std::shared_ptr<const TailChunk>* chunk, uint64_t* end) const;
 
+  // A subscriber needs the cache (RemoveUser when it no longer does). When the count goes from 0
+  // to 1 the window restarts, empty, at the engine's last_seq() now.
+  void AddUser();
+  void RemoveUser();
+
   // The highest seq the ring covers.
   uint64_t end() const;
   // Blocks until end() > position, Stop() or timeout; returns end().
@@ -67,12 +80,17 @@ class TailCache {
     uint64_t bytes = 0;
     uint64_t window_begin = 0;
     uint64_t end = 0;
+    uint64_t users = 0;
+    bool active = false;        // the thread is following the log (not idle)
+    uint64_t records_read = 0;  // log records the thread has read (since construction)
+    uint64_t restarts = 0;      // times the window restarted for a first user
   };
   Stats stats() const;
 
  private:
   void Run();
-  void Publish(std::shared_ptr<TailChunk> chunk);
+  // Appends chunk to the ring unless the window restarted since generation `gen` (then false).
+  bool Publish(std::shared_ptr<TailChunk> chunk, uint64_t gen);
 
   Engine* const engine_;
   const TailCacheOptions options_;
@@ -82,8 +100,13 @@ class TailCache {
   size_t ring_bytes_ = 0;                              // guarded by mu_
   uint64_t window_begin_ = 0;                          // guarded by mu_
   uint64_t end_ = 0;                                   // guarded by mu_
-  bool failed_ = false;  // a read error: every lookup says kLagging (guarded by mu_)
-  bool stop_ = false;    // guarded by mu_
+  bool failed_ = false;      // a read error: every lookup says kLagging (guarded by mu_)
+  bool stop_ = false;        // guarded by mu_
+  uint64_t users_ = 0;       // guarded by mu_
+  uint64_t generation_ = 0;  // bumped by each restart (guarded by mu_)
+  bool active_ = false;      // guarded by mu_
+  std::atomic<uint64_t> records_read_{0};
+  std::condition_variable run_cv_;  // wakes the idle thread: a user came, or Stop
   std::thread thread_;
 };
 

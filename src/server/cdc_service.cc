@@ -1,9 +1,12 @@
 // CdcService: Subscribe streams run on a small pool of dispatcher threads (never on gRPC's
 // callback threads): a worker polls a stream's cdc::Subscription for one message, calls StartWrite
-// and moves on; OnWriteDone puts the stream back in the ready queue. So each stream has at most
+// and moves on; OnWriteDone puts the stream back in the ready queue (or, on the live tail, parks or
+// holds it without waking a worker). So each stream has at most
 // one message in flight and a paused consumer stops the reading (back-pressure, bounded memory).
 // Streams with nothing to send wait in `waiting_` until the shared TailCache advances past their
-// position or their checkpoint is due; the waker thread moves them back. docs/cdc.md.
+// position or their checkpoint is due; the waker thread moves them back. A live stream with only a
+// little new data is held up to live_batch_delay_us (in `held_`, released by the workers' timed
+// wait) so one message carries several commits. docs/cdc.md.
 #include "server/cdc_service.h"
 
 #include <spdlog/spdlog.h>
@@ -36,6 +39,12 @@ constexpr int kShutdownGraceMs = 2000;        // then streams stuck in a write a
 
 uint64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+uint64_t NowUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
@@ -85,14 +94,12 @@ class CdcService::Impl {
   Status Delete(const pb::DeleteGroupRequest& req);
   void Observe(Method m, const grpc::Status& s, uint64_t start_us) {
     if (metrics_ == nullptr) return;
-    uint64_t now = std::chrono::duration_cast<std::chrono::microseconds>(
-                       std::chrono::steady_clock::now().time_since_epoch())
-                       .count();
-    metrics_->Observe(m, s.error_code(), now - start_us);
+    metrics_->Observe(m, s.error_code(), NowUs() - start_us);
   }
 
   // Called by reactors (any thread).
   void Schedule(Stream* s);
+  void WriteDone(Stream* s, bool ok);
   void Done(Stream* s);
 
  private:
@@ -101,6 +108,12 @@ class CdcService::Impl {
   void Work();
   void Wake();
   void Process(Stream* s);
+  // With mu_ held: true if s (live, its message written) should wait for more data rather than
+  // be polled now, given the cache's end.
+  bool ShouldHoldLocked(const Stream* s, uint64_t cache_end, uint64_t now_ms) const;
+  // With mu_ held: parks s in held_ until now_us + live_batch_delay_us. Returns true if the
+  // workers must be notified (their timed wait has to include this deadline).
+  bool HoldLocked(Stream* s, uint64_t now_us);
 
   Engine* const engine_;
   Metrics* const metrics_;
@@ -114,8 +127,11 @@ class CdcService::Impl {
   std::set<Stream*> streams_;        // every open stream (guarded by mu_)
   std::deque<Stream*> ready_;        // guarded by mu_
   std::set<Stream*> waiting_;        // nothing to send until the cache advances or a checkpoint
-  bool shutting_down_ = false;       // guarded by mu_
-  bool stop_threads_ = false;        // guarded by mu_
+  // Live streams waiting (up to live_batch_delay_us) for more data, with their deadlines (steady
+  // clock, us), in deadline order. An entry whose stream is no longer held_ is stale and skipped.
+  std::deque<std::pair<Stream*, uint64_t>> held_;  // guarded by mu_
+  bool shutting_down_ = false;                     // guarded by mu_
+  bool stop_threads_ = false;                      // guarded by mu_
   std::vector<std::thread> workers_;
   std::thread waker_;
 };
@@ -133,14 +149,7 @@ class CdcService::Impl::Stream final : public grpc::ServerWriteReactor<pb::Subsc
                       std::chrono::steady_clock::now().time_since_epoch())
                       .count()) {}
 
-  void OnWriteDone(bool ok) override {
-    {
-      std::lock_guard lock(svc_->mu_);
-      writing_ = false;
-      if (!ok) cancelled_ = true;
-    }
-    svc_->Schedule(this);
-  }
+  void OnWriteDone(bool ok) override { svc_->WriteDone(this, ok); }
   void OnCancel() override {
     {
       std::lock_guard lock(svc_->mu_);
@@ -173,6 +182,8 @@ class CdcService::Impl::Stream final : public grpc::ServerWriteReactor<pb::Subsc
   bool finished_ = false;   // Finish was called: only OnDone may touch it now
   bool try_cancelled_ = false;
   bool sent_first_ = false;
+  bool live_ = false;  // the last poll reached the cache's end (the live tail)
+  bool held_ = false;  // in held_
   uint64_t checkpoint_due_ms_ = 0;
   uint64_t position_ = 0;  // the subscription's position after the last poll
 };
@@ -186,11 +197,61 @@ void CdcService::Impl::Schedule(Stream* s) {
       return;
     }
     waiting_.erase(s);
+    s->held_ = false;  // its entry in held_ is stale now
     if (s->queued_) return;
     s->queued_ = true;
     ready_.push_back(s);
   }
   work_cv_.notify_one();
+}
+
+bool CdcService::Impl::ShouldHoldLocked(const Stream* s, uint64_t cache_end,
+                                        uint64_t now_ms) const {
+  return options_.live_batch_delay_us > 0 && s->live_ && !s->cancelled_ && !shutting_down_ &&
+         cache_end > s->position_ && cache_end - s->position_ < options_.live_batch_changes &&
+         s->checkpoint_due_ms_ > now_ms;
+}
+
+bool CdcService::Impl::HoldLocked(Stream* s, uint64_t now_us) {
+  const bool first = held_.empty();
+  s->held_ = true;
+  held_.emplace_back(s, now_us + options_.live_batch_delay_us);
+  return first;
+}
+
+// The previous message of s has been written. A live stream with nothing new goes straight back to
+// waiting_ and one with a little new data to held_, both without waking a worker; the rest is
+// scheduled (polled now).
+void CdcService::Impl::WriteDone(Stream* s, bool ok) {
+  enum class Next : uint8_t { kParked, kHeldFirst, kSchedule } next = Next::kSchedule;
+  {
+    std::lock_guard lock(mu_);
+    s->writing_ = false;
+    if (!ok) s->cancelled_ = true;
+    if (!s->finished_ && !s->queued_ && !s->busy_ && !s->cancelled_ && !shutting_down_ &&
+        s->live_) {
+      const uint64_t now_ms = NowMs();
+      const uint64_t end = cache_.end();
+      if (s->checkpoint_due_ms_ > now_ms && end <= s->position_) {
+        // Checked under mu_: the waker scans waiting_ under mu_ after every advance of the cache,
+        // so it cannot miss one that happens after this check.
+        waiting_.insert(s);
+        next = Next::kParked;
+      } else if (ShouldHoldLocked(s, end, now_ms)) {
+        next = HoldLocked(s, NowUs()) ? Next::kHeldFirst : Next::kParked;
+      }
+    }
+  }
+  switch (next) {
+    case Next::kParked:
+      return;
+    case Next::kHeldFirst:
+      work_cv_.notify_one();  // a worker's timed wait must include the new deadline
+      return;
+    case Next::kSchedule:
+      Schedule(s);
+      return;
+  }
 }
 
 void CdcService::Impl::Done(Stream* s) {
@@ -199,6 +260,7 @@ void CdcService::Impl::Done(Stream* s) {
     streams_.erase(s);
     waiting_.erase(s);
     std::erase(ready_, s);
+    std::erase_if(held_, [s](const auto& h) { return h.first == s; });
   }
   if (metrics_ != nullptr) metrics_->AddSubscribers(-1);
   done_cv_.notify_all();
@@ -207,8 +269,31 @@ void CdcService::Impl::Done(Stream* s) {
 void CdcService::Impl::Work() {
   std::unique_lock lock(mu_);
   for (;;) {
-    work_cv_.wait(lock, [&] { return stop_threads_ || !ready_.empty(); });
     if (stop_threads_) return;
+    // Held streams whose delay is over become ready.
+    if (!held_.empty()) {
+      const uint64_t now = NowUs();
+      while (!held_.empty() && held_.front().second <= now) {
+        Stream* h = held_.front().first;
+        held_.pop_front();
+        if (!h->held_) continue;  // released early, or held again later (a newer entry)
+        h->held_ = false;
+        if (!h->queued_) {
+          h->queued_ = true;
+          ready_.push_back(h);
+        }
+      }
+    }
+    if (ready_.empty()) {
+      if (held_.empty()) {
+        work_cv_.wait(lock);
+      } else {
+        const auto deadline =
+            std::chrono::steady_clock::time_point(std::chrono::microseconds(held_.front().second));
+        work_cv_.wait_until(lock, deadline);
+      }
+      continue;
+    }
     Stream* s = ready_.front();
     ready_.pop_front();
     s->queued_ = false;
@@ -282,6 +367,7 @@ void CdcService::Impl::Process(Stream* s) {
     return;
   }
   s->position_ = s->sub_->position();
+  s->live_ = s->sub_->live();
   // A checkpoint comes at least every interval; it rides along with changes when due.
   const bool checkpoint = now >= s->checkpoint_due_ms_;
   if (checkpoint) {
@@ -328,24 +414,41 @@ void CdcService::Impl::Wake() {
     }
     seen = cache_.WaitPast(seen, sleep_ms);
     const uint64_t now = NowMs();
-    std::vector<Stream*> wake;
+    const uint64_t now_us = NowUs();
+    bool notify = false;
     {
       std::lock_guard lock(mu_);
       if (stop_threads_) return;
+      // One pass per advance of the cache for all streams: waiting streams with a little new
+      // data are held (coalescing), the others become ready.
       for (auto it = waiting_.begin(); it != waiting_.end();) {
         Stream* s = *it;
         if (s->position_ < seen || s->checkpoint_due_ms_ <= now) {
           it = waiting_.erase(it);
-          if (!s->queued_) {
+          if (ShouldHoldLocked(s, seen, now)) {
+            notify |= HoldLocked(s, now_us);
+          } else if (!s->queued_) {
             s->queued_ = true;
             ready_.push_back(s);
+            notify = true;
           }
         } else {
           ++it;
         }
       }
+      // Held streams that have enough data now go at once.
+      for (auto& [s, deadline] : held_) {
+        if (s->held_ && seen - std::min(seen, s->position_) >= options_.live_batch_changes) {
+          s->held_ = false;
+          if (!s->queued_) {
+            s->queued_ = true;
+            ready_.push_back(s);
+            notify = true;
+          }
+        }
+      }
     }
-    work_cv_.notify_all();
+    if (notify) work_cv_.notify_all();
   }
 }
 
@@ -442,6 +545,7 @@ void CdcService::Impl::Shutdown() {
       shutting_down_ = true;
       for (Stream* s : streams_) {
         waiting_.erase(s);
+        s->held_ = false;
         if (!s->queued_ && !s->busy_ && !s->finished_) {
           s->queued_ = true;
           ready_.push_back(s);
@@ -513,14 +617,6 @@ grpc::ServerWriteReactor<pb::SubscribeResponse>* CdcService::Subscribe(
     grpc::CallbackServerContext* ctx, const pb::SubscribeRequest* req) {
   return impl_->Subscribe(ctx, req);
 }
-
-namespace {
-uint64_t NowUs() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-}  // namespace
 
 grpc::ServerUnaryReactor* CdcService::CommitGroupPosition(grpc::CallbackServerContext* ctx,
                                                           const pb::CommitGroupPositionRequest* req,

@@ -18,6 +18,11 @@ namespace rdb::server {
 struct CdcOptions {
   // Open Subscribe streams; more get RESOURCE_EXHAUSTED.
   uint32_t subscribers_max = 1024;
+  // live_batch_delay_us: a stream on the live tail whose previous message has been written and
+  // that has fewer than live_batch_changes new seqs available waits up to this long for more, so
+  // one message carries the changes of several commits (docs/cdc.md, "live path"). 0 = no wait.
+  uint32_t live_batch_delay_us = 1000;
+  uint32_t live_batch_changes = 256;
 };
 
 class CdcService {

@@ -55,7 +55,7 @@ class CdcServiceTest : public ::testing::Test {
     auto e = Engine::Open(o);
     ASSERT_TRUE(e.ok()) << e.status().ToString();
     engine_ = std::move(e).value();
-    cdc_ = std::make_unique<CdcService>(engine_.get(), &metrics_, CdcOptions{});
+    cdc_ = std::make_unique<CdcService>(engine_.get(), &metrics_, Options());
     service_ = std::make_unique<ForwardingService>(cdc_.get());
     grpc::ServerBuilder b;
     int port = 0;
@@ -67,6 +67,7 @@ class CdcServiceTest : public ::testing::Test {
     ASSERT_TRUE(c.ok());
     client_ = std::move(c).value();
   }
+  virtual CdcOptions Options() { return CdcOptions{}; }
   void TearDown() override {
     if (cdc_) cdc_->Shutdown();
     if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
@@ -325,6 +326,62 @@ TEST_F(CdcServiceTest, ShutdownEndsStreamsWithUnavailable) {
   // New subscriptions are refused.
   auto late = client_->Subscribe(SubscribeOptions{});
   EXPECT_EQ((*late)->Next(&none, &cp).code(), Code::kUnavailable);
+}
+
+// Live coalescing: a caught-up stream waits up to live_batch_delay_us for more data, so a paced
+// burst arrives in messages of several changes each, in order and exactly once; a lone change is
+// still delivered after the delay (no further commit needed).
+class CdcServiceBatchTest : public CdcServiceTest {
+ protected:
+  CdcOptions Options() override {
+    CdcOptions o;
+    o.live_batch_delay_us = 5000;  // large, so the test does not depend on the machine's speed
+    o.live_batch_changes = 1000;
+    return o;
+  }
+};
+
+TEST_F(CdcServiceBatchTest, CaughtUpStreamGetsSeveralChangesPerMessage) {
+  SubscribeOptions o;
+  o.start = SubscribeOptions::Start::kLatest;
+  auto sub = client_->Subscribe(o);
+  ASSERT_TRUE(sub.ok());
+  std::vector<client::Change> got;
+  uint64_t cp = 0;
+  ASSERT_TRUE((*sub)->Next(&got, &cp).ok());  // established
+  ASSERT_TRUE(got.empty());
+
+  // A lone change: delivered once the delay is over.
+  const auto t0 = std::chrono::steady_clock::now();
+  const uint64_t first = Put("solo", "1");
+  ASSERT_TRUE(ReadUntil(sub->get(), first, &got).ok());
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_LT(waited, std::chrono::seconds(1));
+
+  // A paced burst: ~1 change per 200 us, 1000 changes.
+  constexpr int kEvents = 1000;
+  std::thread writer([&] {
+    for (int i = 0; i < kEvents; i++) {
+      Put("b" + std::to_string(i % 7), std::to_string(i));
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  size_t messages = 0;
+  std::vector<client::Change> burst;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (burst.size() < static_cast<size_t>(kEvents)) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline);
+    const size_t n = burst.size();
+    ASSERT_TRUE((*sub)->Next(&burst, &cp).ok());
+    if (burst.size() > n) messages++;
+  }
+  writer.join();
+  ASSERT_EQ(burst.size(), static_cast<size_t>(kEvents));
+  EXPECT_GT(burst[0].seq, first);
+  for (size_t i = 1; i < burst.size(); i++) ASSERT_EQ(burst[i].seq, burst[i - 1].seq + 1);
+  // Without the delay nearly every change would be its own message.
+  EXPECT_LE(messages, static_cast<size_t>(kEvents) / 4) << messages << " messages";
 }
 
 }  // namespace
