@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <future>
+#include <thread>
 
 #include "etcd/lease_keeper.h"
 #include "etcd/test_util.h"
@@ -100,9 +102,20 @@ TEST(EtcdElection, NextInLineTakesOverWhenTheLeaderResigns) {
   EXPECT_GT(d.me.create_revision, c.me.create_revision);
   ASSERT_TRUE((*observer)->WaitUntil([](const auto& cs) { return cs.size() == 3; }, 5000));
   EXPECT_EQ(Values((*observer)->candidates()), (std::vector<std::string>{"b", "c", "d"}));
-  std::lock_guard<std::mutex> lock(mu);
-  EXPECT_EQ(seen.front(), (std::vector<std::string>{"a", "b", "c"}));
-  EXPECT_EQ(seen.back(), (std::vector<std::string>{"b", "c", "d"}));
+  // The observer updates candidates() before it runs the callback: wait for the callback too.
+  const std::vector<std::string> want = {"b", "c", "d"};
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if ((!seen.empty() && seen.back() == want) || std::chrono::steady_clock::now() > deadline) {
+        EXPECT_EQ(seen.front(), (std::vector<std::string>{"a", "b", "c"}));
+        EXPECT_EQ(seen.back(), want);
+        break;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
 }
 
 TEST(EtcdElection, NextInLineTakesOverWhenTheLeadersLeaseExpires) {
