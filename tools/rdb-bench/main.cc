@@ -10,6 +10,7 @@
 //   rdb-bench --workload subscribe-catchup --events 1000000
 //   rdb-bench --workload subscribe-live --subscribers 100 --clients 64 --rate 10000
 //   rdb-bench --target etcd --server 127.0.0.1:2379 --workload subscribe-live --subscribers 100
+//   rdb-bench sequencer --etcd 127.0.0.1:2379 --method both --clients 4 (sequencer.cc)
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
@@ -20,6 +21,7 @@
 #include "tools/rdb-bench/workload.h"
 
 namespace rdb::bench {
+int SequencerMain(int argc, char** argv);  // tools/rdb-bench/sequencer.cc
 namespace {
 
 nlohmann::ordered_json LatencyJson(const Histogram& h) {
@@ -227,4 +229,8 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace rdb::bench
 
-int main(int argc, char** argv) { return rdb::bench::Main(argc, argv); }
+int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "sequencer")
+    return rdb::bench::SequencerMain(argc - 1, argv + 1);
+  return rdb::bench::Main(argc, argv);
+}
