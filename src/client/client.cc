@@ -284,6 +284,46 @@ Result<ServerStatus> Client::GetStatus() {
   out.flushes = r.flushes();
   out.compactions = r.compactions();
   out.payload_bytes_max = r.payload_bytes_max();
+  out.node = r.node();
+  out.node_id = r.node_id();
+  out.group = r.group();
+  out.role = r.role();
+  out.epoch = r.epoch();
+  return out;
+}
+
+namespace {
+
+const char* MemberRoleName(pb::MemberRole role) {
+  switch (role) {
+    case pb::MEMBER_ROLE_LEADER1:
+      return "leader1";
+    case pb::MEMBER_ROLE_LEADER2:
+      return "leader2";
+    case pb::MEMBER_ROLE_FOLLOWER:
+      return "follower";
+    case pb::MEMBER_ROLE_JOINING:
+      return "joining";
+    default:
+      return "unknown";
+  }
+}
+
+}  // namespace
+
+Result<std::vector<Member>> Client::ListMembers() {
+  pb::ListMembersRequest req;
+  pb::ListMembersResponse r;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, options_.timeout_seconds);
+  grpc::Status s = stub_->stub->ListMembers(&ctx, req, &r);
+  if (!s.ok()) return FromGrpc(s, ctx, address_, options_.timeout_seconds);
+  std::vector<Member> out;
+  out.reserve(r.members_size());
+  for (const pb::Member& m : r.members()) {
+    out.push_back(Member{m.group(), m.node(), m.address(), m.id(), MemberRoleName(m.role()),
+                         m.epoch(), m.last_seq(), m.lag()});
+  }
   return out;
 }
 

@@ -82,6 +82,22 @@ struct ServerStatus {
   uint64_t last_seq = 0, uptime_ms = 0, appends = 0, events_appended = 0, bytes_appended = 0;
   uint64_t group_commits = 0, log_syncs = 0, log_bytes = 0, memtable_bytes = 0, table_count = 0;
   uint64_t table_bytes = 0, flushes = 0, compactions = 0, payload_bytes_max = 0;
+  // Cluster mode only (mode == "cluster"): this node's place in the cluster.
+  std::string node, role;  // role: leader1 | leader2 | follower | joining
+  uint64_t node_id = 0;
+  uint32_t group = 0;
+  int64_t epoch = 0;
+};
+
+// A live node of the cluster (ListMembers); in single-node mode, the server itself.
+struct Member {
+  uint32_t group = 0;
+  std::string node, address;
+  uint64_t id = 0;
+  std::string role;  // leader1 | leader2 | follower | joining
+  int64_t epoch = 0;
+  uint64_t last_seq = 0;
+  uint64_t lag = 0;  // how far last_seq is behind its group's leader 1
 };
 
 // --- change data capture (Subscribe) ---
@@ -155,6 +171,8 @@ class Client {
                                uint32_t limit);
   Result<ReadReply> ReadAll(uint64_t from_seq, uint32_t limit, bool include_system = false);
   Result<ServerStatus> GetStatus();
+  // Every live node, sorted by group then id.
+  Result<std::vector<Member>> ListMembers();
 
   // Opens a Subscribe stream (no deadline: it lasts until cancelled or the server ends it). The
   // server's errors (e.g. a busy group) arrive from the first Next().

@@ -4,7 +4,6 @@
 #include <iostream>
 
 #include "tools/rdb-client/common.h"
-#include "tools/rdb-client/raw_stub.h"
 
 namespace rdb::cli {
 
@@ -36,18 +35,11 @@ int RunStatus(const Options& o, client::Client& c) {
   j["levels"] = s.levels;
   j["payload_bytes_max"] = s.payload_bytes_max;
   if (s.mode == "cluster") {
-    // The cluster fields (not in client::ServerStatus yet): one more Status call.
-    auto stub = RawStub(c);
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx, o.timeout_seconds);
-    ::rdeebee::v1::StatusResponse raw;
-    Status st = FromGrpc("status", stub->Status(&ctx, ::rdeebee::v1::StatusRequest(), &raw));
-    if (!st.ok()) return Fail(st);
-    j["node"] = raw.node();
-    j["node_id"] = raw.node_id();
-    j["group"] = raw.group();
-    j["role"] = raw.role();
-    j["epoch"] = raw.epoch();
+    j["node"] = s.node;
+    j["node_id"] = s.node_id;
+    j["group"] = s.group;
+    j["role"] = s.role;
+    j["epoch"] = s.epoch;
   }
   if (o.json) {
     std::cout << j.dump() << "\n";
