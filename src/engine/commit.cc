@@ -282,7 +282,8 @@ Status Engine::Impl::PrepareWrite(GroupState* g, PendingWrite* w, uint64_t now_m
     rec.events.reserve(r.events.size());
     bool has_value = actual != 0 && kv->latest.kind != EventKind::kDelete;
     for (const EventData& e : r.events) {
-      rec.events.push_back({e.kind, e.kind == EventKind::kPut && !has_value, e.event_type, e.payload});
+      rec.events.push_back(
+          {e.kind, e.kind == EventKind::kPut && !has_value, e.event_type, e.payload});
       has_value = e.kind == EventKind::kPut;
     }
     kv->latest = {rec.last_version(), rec.events.back().kind, {rec.last_seq(), {}, 0}};

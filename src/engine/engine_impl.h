@@ -37,8 +37,8 @@ struct IndexOp {
 // One queued append: on the calling thread's stack while it waits (Append), or on the heap and
 // owned by the queue (AppendAsync: on_done set, the request owned in `owned`).
 struct PendingWrite {
-  AppendCallback on_done;                // async: called once with the outcome, then deleted
-  std::unique_ptr<AppendRequest> owned;  // async: the request `request` points to
+  AppendCallback on_done;                 // async: called once with the outcome, then deleted
+  std::unique_ptr<AppendRequest> owned;   // async: the request `request` points to
   AppendRequest* request = nullptr;       // a client append, or
   const LogRecord* replicated = nullptr;  // a record from a leader (seqs already assigned)
   bool delete_requires_present = false;   // Delete(): an absent key is kNotFound

@@ -429,10 +429,10 @@ TEST_F(EngineTest, ConcurrentWritersKeepVersionsContiguousAndSeqsUnique) {
 
 TEST_F(EngineTest, LogRecordsSayWhichPutsCreateTheKey) {
   Open();
-  Put("k", "v1");                                         // creates
-  Put("k", "v2");                                         // updates
+  Put("k", "v1");  // creates
+  Put("k", "v2");  // updates
   ASSERT_TRUE(engine_->Delete("k", ExpectedVersion::Any()).ok());
-  AppendRequest batch;                                    // after a delete: creates, then updates
+  AppendRequest batch;  // after a delete: creates, then updates
   batch.key = "k";
   batch.events.push_back({EventKind::kPut, "", "v4"});
   batch.events.push_back({EventKind::kPut, "", "v5"});

@@ -31,7 +31,8 @@ LogRecord SampleRecord(uint64_t first_seq, size_t events, std::string_view paylo
   for (size_t i = 0; i < events; i++) {
     // Alternating PUT / DELETE: each PUT after a DELETE creates the key again.
     const bool put = i % 2 == 0;
-    r.events.push_back({put ? EventKind::kPut : EventKind::kDelete, put && i > 0, "Changed", payload});
+    r.events.push_back(
+        {put ? EventKind::kPut : EventKind::kDelete, put && i > 0, "Changed", payload});
   }
   return r;
 }
@@ -105,7 +106,7 @@ TEST(RecordCodec, EnforcesLimits) {
   EXPECT_TRUE(DecodeRecordBody(BodyWith(1, 900, 10, 1), &out).IsCorruption());  // > body
   EXPECT_TRUE(DecodeRecordBody(BodyWith(1, 1, kKeyBytesMax + 1, 1), &out).IsCorruption());
   EXPECT_TRUE(DecodeRecordBody(BodyWith(1, 1, 10, 3), &out).IsCorruption());  // event kind
-  ASSERT_TRUE(DecodeRecordBody(BodyWith(1, 1, 10, 0x81), &out).ok());  // a PUT that creates
+  ASSERT_TRUE(DecodeRecordBody(BodyWith(1, 1, 10, 0x81), &out).ok());         // a PUT that creates
   EXPECT_TRUE(out.events[0].creates);
   EXPECT_TRUE(DecodeRecordBody(BodyWith(1, 1, 10, 0x82), &out).IsCorruption());  // DELETE + flag
   std::string overflow(1, 1);

@@ -55,8 +55,8 @@ void EncodeRecordBody(const LogRecord& record, std::string* dst) {
   for (const LogEvent& ev : record.events) {
     RDB_DCHECK(ev.event_type.size() <= kEventTypeBytesMax);
     RDB_DCHECK(!ev.creates || ev.kind == EventKind::kPut);
-    dst->push_back(static_cast<char>(static_cast<uint8_t>(ev.kind) |
-                                      (ev.creates ? kEventFlagCreates : 0)));
+    dst->push_back(
+        static_cast<char>(static_cast<uint8_t>(ev.kind) | (ev.creates ? kEventFlagCreates : 0)));
     PutLengthPrefixed(dst, ev.event_type);
     PutLengthPrefixed(dst, ev.payload);
   }

@@ -30,11 +30,11 @@ struct ServerConfig {
 
   // --- limits (named maxima; printed by --help) ---
   uint64_t payload_bytes_max = 4ull << 20;
-  uint32_t requests_in_flight_max = 256;      // more get RESOURCE_EXHAUSTED
+  uint32_t requests_in_flight_max = 256;  // more get RESOURCE_EXHAUSTED
   // HTTP/2 concurrent streams per connection (each open subscription holds one).
   uint32_t streams_per_connection_max = 1024;
-  uint32_t shutdown_grace_ms = 10000;         // in-flight requests get this long on SIGTERM
-  uint64_t commit_queue_max = 100000;         // appends waiting for the group commit
+  uint32_t shutdown_grace_ms = 10000;  // in-flight requests get this long on SIGTERM
+  uint64_t commit_queue_max = 100000;  // appends waiting for the group commit
   uint64_t memtable_bytes = 64ull << 20;
   uint64_t block_cache_bytes = 512ull << 20;
   uint64_t segment_bytes_max = 64ull << 20;

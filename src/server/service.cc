@@ -42,7 +42,11 @@ EventStoreService::EventStoreService(Engine* engine, Metrics* metrics, CdcServic
 class EventStoreService::Call {
  public:
   Call(EventStoreService* svc, Method method, grpc::CallbackServerContext* ctx)
-      : svc_(svc), method_(method), ctx_(ctx), reactor_(ctx->DefaultReactor()), start_(NowMicros()) {
+      : svc_(svc),
+        method_(method),
+        ctx_(ctx),
+        reactor_(ctx->DefaultReactor()),
+        start_(NowMicros()) {
     uint32_t now_in_flight = svc_->in_flight_.fetch_add(1) + 1;
     svc_->metrics_->AddInFlight(1);
     if (svc_->draining_.load()) {
@@ -99,8 +103,8 @@ class EventStoreService::Call {
 };
 
 template <typename Fn>
-grpc::ServerUnaryReactor* EventStoreService::Inline(Method method,
-                                                    grpc::CallbackServerContext* ctx, Fn&& fn) {
+grpc::ServerUnaryReactor* EventStoreService::Inline(Method method, grpc::CallbackServerContext* ctx,
+                                                    Fn&& fn) {
   Call call(this, method, ctx);
   if (call.Admitted()) call.Finish(fn());
   return call.reactor();

@@ -1,10 +1,6 @@
 #include "tests/support/etcd_process.h"
 
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,65 +11,11 @@
 #include <thread>
 
 #include "etcd/client.h"
+#include "tests/support/subprocess.h"
 
 namespace rdb::test {
 
-// Self-contained process handling (like subprocess.h's), so the etcd fixture needs neither the
-// rdb-server binaries nor RDeeBee's generated gRPC code.
-namespace {
-
-pid_t SpawnChild(const std::vector<std::string>& argv, const std::string& log_path) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-      dup2(fd, 1);
-      dup2(fd, 2);
-      close(fd);
-    }
-    int null = open("/dev/null", O_RDONLY);
-    if (null >= 0) dup2(null, 0);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    std::fprintf(stderr, "exec %s failed\n", args[0]);
-    _exit(127);
-  }
-  return pid;
-}
-
-bool WaitExit(pid_t pid, int timeout_ms) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (true) {
-    int status = 0;
-    pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid || r < 0) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-}
-
-}  // namespace
-
-int EtcdProcess::FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-    socklen_t len = sizeof a;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    port = ntohs(a.sin_port);
-  }
-  close(fd);
-  return port;
-}
+int EtcdProcess::FreePort() { return test::FreePort(); }
 
 std::string EtcdProcess::Binary() {
   const char* bin = std::getenv("RDB_ETCD_BIN");
@@ -168,7 +110,7 @@ Status EtcdProcess::Spawn() {
                                    "--log-outputs=stderr",
                                    "--log-level=warn"};
   argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
-  pid_ = SpawnChild(argv, log_path_);
+  pid_ = SpawnProcess(argv, log_path_);
   if (pid_ < 0) return Status::IoError("fork failed");
   return Status::OK();
 }
@@ -199,7 +141,7 @@ Status EtcdProcess::WaitReady(int timeout_ms) {
 void EtcdProcess::Stop(int timeout_ms) {
   if (pid_ <= 0) return;
   kill(pid_, SIGTERM);
-  if (!WaitExit(pid_, timeout_ms)) {
+  if (!WaitForExit(pid_, timeout_ms, nullptr)) {
     kill(pid_, SIGKILL);
     int status = 0;
     waitpid(pid_, &status, 0);
