@@ -21,6 +21,9 @@ constexpr char kActualVersionKey[] = "rdeebee-actual-version";
 constexpr int kReceiveBytesMax = 64 << 20;
 constexpr int kReconnectBackoffMinMs = 100;
 constexpr int kReconnectBackoffMaxMs = 2000;
+// One connection attempt's limit (gRPC reads it from GRPC_ARG_MIN_RECONNECT_BACKOFF_MS): at 100 ms,
+// attempts against a server that has just restarted on a loaded machine kept timing out.
+constexpr int kConnectTimeoutMs = 2000;
 
 std::string GetEnv(const char* name) {
   const char* v = std::getenv(name);
@@ -150,7 +153,7 @@ Result<std::unique_ptr<Client>> Client::Connect(const std::string& address,
   if (options.own_connection) args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   // Reconnect quickly after a server restart (gRPC's default backoff grows to 2 minutes).
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, kReconnectBackoffMinMs);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, kReconnectBackoffMinMs);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, kConnectTimeoutMs);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, kReconnectBackoffMaxMs);
   auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
   if (!channel) return Status::Unavailable("cannot create a channel to " + address);

@@ -55,7 +55,7 @@ Client::Client(std::vector<std::string> addresses, ClientOptions options)
     args.SetMaxSendMessageSize(kMessageBytesMax);
     if (options_.own_connection) args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, options_.reconnect_backoff_min_ms);
-    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, options_.reconnect_backoff_min_ms);
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, options_.connect_timeout_ms);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, options_.reconnect_backoff_max_ms);
     args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveTimeMs);
     args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);

@@ -41,6 +41,11 @@ struct ClientOptions {
   // member that restarts should be found again within a second).
   int reconnect_backoff_min_ms = 100;
   int reconnect_backoff_max_ms = 1000;
+  // How long one connection attempt (TCP connect + HTTP/2 handshake) may take. gRPC takes it from
+  // its "min reconnect backoff" argument; tied to the 100 ms backoff above, an attempt on a loaded
+  // machine against an etcd that has just restarted timed out again and again ("connection attempt
+  // timed out before receiving SETTINGS frame") for over 10 s.
+  int connect_timeout_ms = 2000;
 };
 
 struct Endpoint;  // one member: its address and channel (client.cc)

@@ -125,8 +125,15 @@ TEST(EtcdWatcher, ResumesAfterEtcdRestartsWithoutLossOrRepeat) {
     ASSERT_TRUE(etcd.Restart(hard).ok()) << etcd.log();
     // Writes right after the restart, possibly before the watch is back: none may be missed.
     for (int i = base; i < base + 5; i++) {
-      ASSERT_TRUE(
-          testing::Eventually([&] { return c->Put(p + std::to_string(i), "after").ok(); }, 10000));
+      Status last;
+      ASSERT_TRUE(testing::Eventually(
+          [&] {
+            last = c->Put(p + std::to_string(i), "after").status();
+            return last.ok();
+          },
+          10000))
+          << "put " << i << ": " << last.ToString() << "\n"
+          << etcd.log();
     }
     ASSERT_TRUE(got.WaitFor(static_cast<size_t>(base + 5)));
   }
