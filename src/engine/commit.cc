@@ -127,12 +127,15 @@ void Engine::Impl::LeadGroups(std::unique_lock<std::mutex>& lock) {
   std::vector<PendingWrite*> group, finished;
   for (;;) {
     group.clear();
-    size_t bytes = 0;
+    size_t bytes = 0, events = 0;
     for (PendingWrite* p : queue_) {
+      const size_t n = p->request ? p->request->events.size() : p->replicated->events.size();
       if (group.size() >= options_.group_commit_requests_max) break;
       if (!group.empty() && bytes + p->bytes > options_.group_commit_bytes_max) break;
+      if (!group.empty() && events + n > options_.group_commit_events_max) break;
       group.push_back(p);
       bytes += p->bytes;
+      events += n;
     }
     lock.unlock();
     {
@@ -222,6 +225,15 @@ Status Engine::Impl::PrepareWrite(GroupState* g, PendingWrite* w, uint64_t now_m
   LogRecord& rec = p.record;
   if (w->replicated != nullptr) {
     rec = *w->replicated;
+    if (hook_ != nullptr) {
+      return Status::FailedPrecondition(
+          "this node is its group's leader 1: it does not take replicated records");
+    }
+    if (rec.epoch < last_epoch()) {
+      return Status::FailedPrecondition("replicated record of epoch " + std::to_string(rec.epoch) +
+                                        " is older than the log's last epoch " +
+                                        std::to_string(last_epoch()));
+    }
     RDB_ASSIGN_OR_RETURN(KeyView * kv, LookupKey(g, std::string(rec.key)));
     if (rec.first_version != kv->latest.version + 1 && kv->written_in_group) {
       w->deferred = true;
@@ -273,7 +285,16 @@ Status Engine::Impl::PrepareWrite(GroupState* g, PendingWrite* w, uint64_t now_m
           .WithActualVersion(actual);
     }
     if (not_found) return Status::NotFound("key not found; nothing was deleted");
-    RDB_ASSIGN_OR_RETURN(uint64_t first_seq, sequencer_->Next(r.events.size()));
+    uint64_t first_seq = 0;
+    if (g->granted) {
+      first_seq = g->next_seq;
+      g->next_seq += r.events.size();
+      rec.epoch = g->epoch;
+      // Keeps the local floor (SEQUENCER) at the highest seq this node ever wrote.
+      RDB_RETURN_IF_ERROR(sequencer_->Advance(first_seq + r.events.size() - 1));
+    } else {
+      RDB_ASSIGN_OR_RETURN(first_seq, sequencer_->Next(r.events.size()));
+    }
     rec.first_seq = first_seq;
     rec.first_version = actual + 1;
     rec.timestamp_ms = now_ms;
@@ -313,16 +334,23 @@ void Engine::Impl::CommitGroup(std::vector<PendingWrite*>& group) {
     }
   }
   GroupState g;
+  if (options_.cluster) GrantSeqs(hook_, group, &g);
   const uint64_t now_ms = options_.clock->NowMillis();
   std::vector<Prepared> prepared;
   prepared.reserve(group.size());
   for (PendingWrite* w : group) {
+    if (w->result.has_value()) continue;  // decided by GrantSeqs
     Status s = PrepareWrite(&g, w, now_ms, &prepared);
     if (!s.ok()) w->result = s;
   }
   // Nothing of this group may be acknowledged before its writes are durable; deferred requests are
   // decided again by the next group, against what this one really wrote.
   if (prepared.empty()) return;
+  const uint64_t prev_last_seq = log_->last_seq();
+  if (Status es = NoteEpochs(prepared, prev_last_seq); !es.ok()) {
+    for (Prepared& p : prepared) p.w->result = es.Annotate("epoch history not written");
+    return;
+  }
 
   std::vector<std::string> bodies;
   std::vector<uint64_t> firsts, lasts;
@@ -347,6 +375,15 @@ void Engine::Impl::CommitGroup(std::vector<PendingWrite*>& group) {
                                     "); the append may or may not survive a restart");
     }
     return;
+  }
+  if (g.granted) {
+    // Committed only once enough members hold the group: until then nothing of it is indexed or
+    // visible to readers.
+    Status rs = hook_->Replicate(prev_last_seq, bodies, lasts.back());
+    if (!rs.ok()) {
+      Unwrite(prepared, prev_last_seq, rs);
+      return;
+    }
   }
   // Hand the index work to the indexer; the pending maps cover it until it is applied.
   std::vector<IndexOp> ops;
@@ -391,6 +428,70 @@ void Engine::Impl::CommitGroup(std::vector<PendingWrite*>& group) {
   stats_.group_commits++;
 }
 
+void Engine::Impl::GrantSeqs(CommitHook* hook, std::vector<PendingWrite*>& group, GroupState* g) {
+  uint64_t demand = 0;
+  for (PendingWrite* w : group)
+    if (w->request != nullptr) demand += w->request->events.size();
+  if (demand == 0) return;
+  Status refused;
+  if (hook == nullptr) {
+    refused = Status::Unavailable("this node is not its group's leader 1; retry on the leader");
+  } else {
+    auto grant = hook->TakeSeqs(static_cast<uint32_t>(demand));
+    if (grant.ok()) {
+      g->granted = true;
+      g->next_seq = grant->first_seq;
+      g->epoch = grant->epoch;
+      return;
+    }
+    refused = grant.status().Annotate("no seqs for the append");
+  }
+  for (PendingWrite* w : group)
+    if (w->request != nullptr) w->result = refused;
+}
+
+Status Engine::Impl::NoteEpochs(const std::vector<Prepared>& prepared, uint64_t prev_last_seq) {
+  std::lock_guard lock(epochs_mu_);
+  uint64_t before = prev_last_seq;
+  for (const Prepared& p : prepared) {
+    const LogRecord& r = p.record;
+    if (r.epoch > epochs_->last_epoch()) {
+      RDB_RETURN_IF_ERROR(epochs_->Begin(r.epoch, r.first_seq, before));
+    }
+    before = r.last_seq();
+  }
+  return Status::OK();
+}
+
+void Engine::Impl::Unwrite(std::vector<Prepared>& prepared, uint64_t prev_last_seq,
+                           const Status& why) {
+  Status cut = log_->TruncateAfter(prev_last_seq);
+  if (cut.ok()) {
+    std::lock_guard lock(epochs_mu_);
+    cut = epochs_->TruncateAfter(prev_last_seq);
+  }
+  if (!cut.ok()) SetFatal(cut.Annotate("cannot cut an unreplicated group from the log"));
+  for (Prepared& p : prepared) {
+    p.w->result = Status(why.code(), "the append was not committed (" + why.message() +
+                                         "); it may still appear if a member holds it");
+  }
+}
+
+void Engine::Impl::SetCommitHook(CommitHook* hook) {
+  std::lock_guard commit(commit_mu_);
+  hook_ = hook;
+}
+
+uint64_t Engine::Impl::last_epoch() const {
+  std::lock_guard lock(epochs_mu_);
+  return epochs_ ? epochs_->last_epoch() : 0;
+}
+
+uint64_t Engine::Impl::EpochEndSeq(uint64_t epoch) const {
+  std::lock_guard lock(epochs_mu_);
+  return epochs_ ? epochs_->EndOf(epoch, log_->last_seq()) : log_->last_seq();
+}
+
 Status Engine::Impl::TruncateAfter(uint64_t seq) {
   std::lock_guard commit(commit_mu_);
   if (seq < index_->flushed_seq()) {
@@ -400,6 +501,10 @@ Status Engine::Impl::TruncateAfter(uint64_t seq) {
   }
   WaitIndexerIdle();
   RDB_RETURN_IF_ERROR(log_->TruncateAfter(seq));
+  {
+    std::lock_guard lock(epochs_mu_);
+    RDB_RETURN_IF_ERROR(epochs_->TruncateAfter(seq));
+  }
   RDB_RETURN_IF_ERROR(index_->DropUnflushed());
   if (index_->flushed_seq() > seq) {
     // A flush finished between the check above and DropUnflushed: the index now holds entries for

@@ -107,6 +107,12 @@ Status Engine::Impl::Open() {
   RDB_ASSIGN_OR_RETURN(index_, LsmTree::Open(io, JoinPath(options_.data_dir, "index")));
 
   RDB_RETURN_IF_ERROR(Recover());
+  {
+    RDB_ASSIGN_OR_RETURN(auto epochs, EpochHistory::Open(env, JoinPath(options_.data_dir, "EPOCHS"),
+                                                         log_->last_seq()));
+    std::lock_guard lock(epochs_mu_);
+    epochs_.emplace(std::move(epochs));
+  }
   RDB_ASSIGN_OR_RETURN(auto seq, LocalSequencer::Open(env, JoinPath(options_.data_dir, "SEQUENCER"),
                                                       log_->last_seq()));
   sequencer_.emplace(std::move(seq));
@@ -405,6 +411,23 @@ Status Engine::AppendReplicated(const LogRecord& record) {
   auto r = impl_->Submit(&w);
   return r.status();
 }
+
+void Engine::AppendReplicatedAsync(std::string body, AppendCallback done) {
+  auto w = std::make_unique<PendingWrite>();
+  w->owned_body = std::move(body);
+  Status s = DecodeRecordBody(w->owned_body, &w->owned_record);
+  if (!s.ok()) {
+    done(s.Annotate("replicated record"));
+    return;
+  }
+  w->replicated = &w->owned_record;
+  w->on_done = std::move(done);
+  impl_->SubmitAsync(std::move(w));
+}
+
+void Engine::SetCommitHook(CommitHook* hook) { impl_->SetCommitHook(hook); }
+uint64_t Engine::last_epoch() const { return impl_->last_epoch(); }
+uint64_t Engine::EpochEndSeq(uint64_t epoch) const { return impl_->EpochEndSeq(epoch); }
 
 Status Engine::TruncateAfter(uint64_t seq) { return impl_->TruncateAfter(seq); }
 Result<std::unique_ptr<LogReader>> Engine::NewLogReader(uint64_t from_seq) {

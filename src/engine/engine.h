@@ -47,8 +47,15 @@ struct EngineOptions {
   // Maximum number of requests (and bytes) one group commit takes.
   size_t group_commit_requests_max = 1024;
   size_t group_commit_bytes_max = 8ull << 20;
+  // At most this many events in one group commit (a cluster leader takes one etcd seq batch per
+  // group: cluster::kSeqsPerRevision).
+  size_t group_commit_events_max = SIZE_MAX;
   // Allow writes to '$'-prefixed keys (system records: consumer groups etc.).
   bool allow_system_keys = false;
+  // Cluster mode: client appends are written only while a CommitHook is installed (this node is
+  // its group's leader 1) and fail with kUnavailable otherwise; seqs come from the hook, never
+  // from the local sequencer.
+  bool cluster = false;
 };
 
 struct ExpectedVersion {
@@ -98,6 +105,28 @@ struct Event {
 // Called exactly once with an async append's outcome, on the thread that committed it (a commit
 // leader): keep it short and never call back into Append from it synchronously.
 using AppendCallback = std::function<void(Result<AppendResult>)>;
+
+// The commit leader's link to the cluster while this node is its group's leader 1
+// (cluster/replicator.h; docs/design/replication.md). Called only by the commit leader, one group
+// at a time, with the engine's commit lock held: a call that blocks holds up every later append.
+class CommitHook {
+ public:
+  virtual ~CommitHook() = default;
+  struct SeqGrant {
+    uint64_t first_seq = 0;  // n consecutive seqs from here
+    uint64_t epoch = 0;      // stamped on the group's records (the leader's fencing epoch)
+  };
+  // Seqs for a group's n events (1 <= n <= group_commit_events_max). An error fails the group's
+  // client appends; nothing of them is written.
+  virtual Result<SeqGrant> TakeSeqs(uint32_t n) = 0;
+  // The group's records are durable in the local log: `bodies` are their encoded bodies
+  // (EncodeRecordBody) in seq order, the first following prev_seq (this log's last seq before the
+  // group), the last ending at last_seq. Returns OK once enough members hold them durably for them
+  // to be committed. An error means they are not: the engine cuts them from its log again and fails
+  // the group's appends with it (their outcome is unknown to the client: a member may hold them).
+  virtual Status Replicate(uint64_t prev_seq, const std::vector<std::string>& bodies,
+                           uint64_t last_seq) = 0;
+};
 
 enum class Direction : uint8_t { kForward, kBackward };
 
@@ -156,8 +185,19 @@ class Engine {
 
   // --- replication hooks (cluster mode) ---
   // Appends a record that already carries seqs/versions (from a leader). Its first seq must be
-  // above last_seq(); versions must continue the key's versions.
+  // above last_seq(); versions must continue the key's versions; its epoch must not be below the
+  // log's last epoch. Refused (kFailedPrecondition) while a CommitHook is installed.
   Status AppendReplicated(const LogRecord& record);
+  // The same for an encoded record body (EncodeRecordBody), asynchronously: `done` is called once,
+  // in submission order relative to other appends of this engine.
+  void AppendReplicatedAsync(std::string body, AppendCallback done);
+  // Installs (or, with nullptr, removes) the commit hook. Waits for a group commit in progress.
+  // The hook must stay valid until it is removed.
+  void SetCommitHook(CommitHook* hook);
+  // Epoch of the log's last record (0 if none carries one) and the last seq of this log among
+  // records of epochs <= epoch (EpochHistory::EndOf): replication's log matching.
+  uint64_t last_epoch() const;
+  uint64_t EpochEndSeq(uint64_t epoch) const;
   // Removes every record with first seq > seq (an uncommitted suffix) from the log and the index.
   Status TruncateAfter(uint64_t seq);
   // Sequential access to the committed log from a seq (CDC and replication).

@@ -14,6 +14,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "engine/engine.h"
+#include "engine/epoch_history.h"
 #include "engine/index_keys.h"
 #include "engine/sequencer.h"
 
@@ -41,7 +42,9 @@ struct PendingWrite {
   std::unique_ptr<AppendRequest> owned;   // async: the request `request` points to
   AppendRequest* request = nullptr;       // a client append, or
   const LogRecord* replicated = nullptr;  // a record from a leader (seqs already assigned)
-  bool delete_requires_present = false;   // Delete(): an absent key is kNotFound
+  std::string owned_body;                 // AppendReplicatedAsync: the body `owned_record` views
+  LogRecord owned_record;
+  bool delete_requires_present = false;  // Delete(): an absent key is kNotFound
   size_t bytes = 0;
   bool done = false;
   // Its outcome depended on an earlier request of the same group that might still fail to be
@@ -66,6 +69,9 @@ class Engine::Impl {
   Result<ReadResult> ReadStream(const ReadStreamRequest& request);
   Result<ReadResult> ReadAll(const ReadAllRequest& request);
   Status TruncateAfter(uint64_t seq);
+  void SetCommitHook(CommitHook* hook);
+  uint64_t last_epoch() const;
+  uint64_t EpochEndSeq(uint64_t epoch) const;
   Result<std::unique_ptr<LogReader>> NewLogReader(uint64_t from_seq);
   uint64_t last_seq() const;
   uint64_t WaitForSeq(uint64_t seq, uint64_t timeout_ms);
@@ -82,6 +88,10 @@ class Engine::Impl {
   struct GroupState {
     std::unordered_map<std::string, KeyView> keys;
     std::unordered_map<std::string, index::IdempotencyEntry> ids;  // IdempotencyKey -> entry
+    // Cluster leader: the seqs the hook granted this group (next to hand out, and the epoch).
+    bool granted = false;
+    uint64_t next_seq = 0;
+    uint64_t epoch = 0;
   };
   struct Prepared {
     PendingWrite* w;
@@ -112,6 +122,13 @@ class Engine::Impl {
   // Decides one request's outcome; fills *prep (to write) or completes w with an error/dedup.
   Status PrepareWrite(GroupState* g, PendingWrite* w, uint64_t now_ms, std::vector<Prepared>* out);
   void CommitGroup(std::vector<PendingWrite*>& group);
+  // Cluster mode: takes the group's seqs from the hook (or fails its client appends); false when
+  // no client append of the group is left to write.
+  void GrantSeqs(CommitHook* hook, std::vector<PendingWrite*>& group, GroupState* g);
+  // Records the start of every new epoch among the prepared records before they reach the log.
+  Status NoteEpochs(const std::vector<Prepared>& prepared, uint64_t prev_last_seq);
+  // The hook refused the group's records: cut them from the log again.
+  void Unwrite(std::vector<Prepared>& prepared, uint64_t prev_last_seq, const Status& why);
   // Refuses a write before queueing it (closed, fatal, full queue); OK = may queue.
   Status Admit(PendingWrite* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The commit leader: commits groups from the queue's front while the front is an async write
@@ -136,8 +153,11 @@ class Engine::Impl {
   // Set when the log may hold bytes the index does not reflect (a failed sync or index write):
   // appends fail until restart, whose recovery repairs the index from the log.
   Status fatal_ ABSL_GUARDED_BY(mu_);
-  // Serialises the commit leader with TruncateAfter and Close.
+  // Serialises the commit leader with TruncateAfter, SetCommitHook and Close.
   std::mutex commit_mu_;
+  CommitHook* hook_ ABSL_GUARDED_BY(commit_mu_) = nullptr;
+  mutable std::mutex epochs_mu_;  // a leaf
+  std::optional<EpochHistory> epochs_ ABSL_GUARDED_BY(epochs_mu_);
 
   mutable std::mutex seq_mu_;
   std::condition_variable seq_cv_;
