@@ -7,18 +7,24 @@
 //   - per key, versions are 1..n without gaps; globally, seqs strictly increase in ReadAll;
 //   - the index agrees with the log (Get and ReadStream match ReadAll).
 // Iterations accumulate on one data directory, so recovery of a recovered database is exercised.
-// RDB_CRASH_ITERATIONS overrides the default count (make crash-test runs 200).
+// RDB_CRASH_ITERATIONS overrides the default count (make crash-test runs 200). A watchdog bounds a
+// run of N iterations to 60 s + N x RDB_CRASH_SECONDS_PER_ITERATION (tests/crash/CMakeLists.txt),
+// so a hang fails within minutes instead of waiting for ctest's timeout, which is sized for 200.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <map>
+#include <mutex>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "engine/engine.h"
 #include "tests/crash/crash_payload.h"
@@ -169,6 +175,41 @@ void VerifyDatabase(const std::string& dir, const std::vector<Ack>& acks) {
   ASSERT_TRUE(db.Close().ok());
 }
 
+// Aborts the test process (after killing the current child) if the run outlives its budget. The
+// data directory is left behind for inspection.
+class Watchdog {
+ public:
+  Watchdog(std::chrono::seconds budget, uint64_t seed, std::string dir)
+      : thread_([this, budget, seed, dir = std::move(dir)] {
+          std::unique_lock lock(mu_);
+          if (cv_.wait_for(lock, budget, [&] { return done_; })) return;
+          std::fprintf(stderr,
+                       "crash test: over its time budget of %lld s in iteration %d (seed %llu); "
+                       "data left in %s\n",
+                       static_cast<long long>(budget.count()), iteration.load(),
+                       static_cast<unsigned long long>(seed), dir.c_str());
+          if (pid_t pid = child.load(); pid > 0) ::kill(pid, SIGKILL);
+          std::abort();
+        }) {}
+  ~Watchdog() {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+  std::atomic<int> iteration{0};
+  std::atomic<pid_t> child{0};
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;  // last: starts once the members above exist
+};
+
 TEST(CrashTest, KillNineLosesNoAcknowledgedAppend) {
   int iterations = 20;
   if (const char* env = std::getenv("RDB_CRASH_ITERATIONS")) iterations = std::atoi(env);
@@ -178,11 +219,17 @@ TEST(CrashTest, KillNineLosesNoAcknowledgedAppend) {
               iterations, static_cast<unsigned long long>(seed));
   std::mt19937_64 rng(seed);
   test::TempDir dir;
+  Watchdog watchdog(
+      std::chrono::seconds(60 + int64_t{iterations} * RDB_CRASH_SECONDS_PER_ITERATION), seed,
+      dir.path());
   std::vector<Ack> all_acks;
   for (int it = 0; it < iterations; it++) {
+    watchdog.iteration = it;
     auto [pid, fd] = StartChild(dir.path(), it + 1, 4);
+    watchdog.child = pid;
     int run_ms = 50 + static_cast<int>(rng() % 400);
     std::vector<Ack> acks = ParseAcks(RunAndKill(pid, fd, run_ms));
+    watchdog.child = 0;
     all_acks.insert(all_acks.end(), acks.begin(), acks.end());
     SCOPED_TRACE("iteration " + std::to_string(it) + " after " + std::to_string(run_ms) + " ms, " +
                  std::to_string(acks.size()) + " acks");
