@@ -1,10 +1,14 @@
 // Unit tests of the pure parts of the control plane: shape comparison, the node identity file,
-// and the roster built from a read of the groups prefix.
+// the roster built from a read of the groups prefix, and key routing.
 #include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
 
 #include "cluster/keys.h"
 #include "cluster/node_id_file.h"
 #include "cluster/roster.h"
+#include "cluster/routing.h"
 #include "cluster/shape.h"
 #include "tests/support/temp_dir.h"
 
@@ -134,6 +138,50 @@ TEST(RosterTest, IgnoresForeignAndBrokenKeys) {
   junk.value = "not json";
   etcd::KeyValue other = Kv("/rdeebee/other/groups/0/members/0", {"x", "h", 0, 0}, 1);
   EXPECT_TRUE(BuildRoster(k, {junk, other}).empty());
+}
+
+// The compatibility contract: these vectors must never change (a key's events live in the group
+// this function names; changing it would strand every stored key). XXH64 reference values:
+// XXH64("", 0) = ef46db3751d8e999, XXH64("a", 0) = d24ec4f1a98c6e5b.
+TEST(RoutingTest, PinnedVectors) {
+  struct Vector {
+    std::string key;
+    uint32_t g2, g3, g7, g1000;
+  };
+  const Vector vectors[] = {
+      {"", 1, 0, 6, 921},
+      {"a", 1, 2, 6, 955},
+      {"Deep", 1, 2, 6, 365},
+      {"order-17", 1, 0, 1, 157},
+      {"$group/billing", 1, 2, 1, 425},
+      {"user-1", 0, 1, 1, 856},
+      {std::string("\x00\xff\x80", 3), 1, 1, 2, 775},
+  };
+  for (const Vector& v : vectors) {
+    EXPECT_EQ(GroupOfKey(v.key, 1), 0u) << v.key;
+    EXPECT_EQ(GroupOfKey(v.key, 2), v.g2) << v.key;
+    EXPECT_EQ(GroupOfKey(v.key, 3), v.g3) << v.key;
+    EXPECT_EQ(GroupOfKey(v.key, 7), v.g7) << v.key;
+    EXPECT_EQ(GroupOfKey(v.key, 1000), v.g1000) << v.key;
+  }
+}
+
+// Sanity, not statistics: 60,000 sequential keys over 2, 3 and 6 groups land within 5% of an
+// even share in every group.
+TEST(RoutingTest, SpreadsSequentialKeys) {
+  constexpr uint32_t kKeys = 60000;
+  for (uint32_t groups : {2u, 3u, 6u}) {
+    std::vector<uint32_t> counts(groups, 0);
+    for (uint32_t i = 0; i < kKeys; ++i) {
+      uint32_t g = GroupOfKey("key-" + std::to_string(i), groups);
+      ASSERT_LT(g, groups);
+      ++counts[g];
+    }
+    const double even = static_cast<double>(kKeys) / groups;
+    for (uint32_t g = 0; g < groups; ++g) {
+      EXPECT_NEAR(counts[g], even, even * 0.05) << "group " << g << " of " << groups;
+    }
+  }
 }
 
 }  // namespace
