@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -92,6 +93,13 @@ class CdcService::Impl {
   Status Commit(const pb::CommitGroupPositionRequest& req, pb::CommitGroupPositionResponse* resp);
   Status List(pb::ListGroupsResponse* resp);
   Status Delete(const pb::DeleteGroupRequest& req);
+  CdcService::Stats stats() const {
+    CdcService::Stats st;
+    st.cache_records_read = cache_.stats().records_read;
+    st.reader_opens = reader_opens_.load(std::memory_order_relaxed);
+    st.chunks_read = chunks_read_.load(std::memory_order_relaxed);
+    return st;
+  }
   void Observe(Method m, const grpc::Status& s, uint64_t start_us) {
     if (metrics_ == nullptr) return;
     metrics_->Observe(m, s.error_code(), NowUs() - start_us);
@@ -134,6 +142,9 @@ class CdcService::Impl {
   bool stop_threads_ = false;                      // guarded by mu_
   std::vector<std::thread> workers_;
   std::thread waker_;
+  // Sums of the subscriptions' reader_opens() and chunks_read() (stats()).
+  std::atomic<uint64_t> reader_opens_{0};
+  std::atomic<uint64_t> chunks_read_{0};
 };
 
 class CdcService::Impl::Stream final : public grpc::ServerWriteReactor<pb::SubscribeResponse> {
@@ -186,6 +197,9 @@ class CdcService::Impl::Stream final : public grpc::ServerWriteReactor<pb::Subsc
   bool held_ = false;  // in held_
   uint64_t checkpoint_due_ms_ = 0;
   uint64_t position_ = 0;  // the subscription's position after the last poll
+  // sub_'s counters already added to the service's sums (used only by the worker holding busy_).
+  uint64_t counted_reader_opens_ = 0;
+  uint64_t counted_chunks_read_ = 0;
 };
 
 void CdcService::Impl::Schedule(Stream* s) {
@@ -355,6 +369,12 @@ void CdcService::Impl::Process(Stream* s) {
         c->set_timestamp_ms(v.timestamp_ms);
       },
       limits);
+  reader_opens_.fetch_add(s->sub_->reader_opens() - s->counted_reader_opens_,
+                          std::memory_order_relaxed);
+  chunks_read_.fetch_add(s->sub_->chunks_read() - s->counted_chunks_read_,
+                         std::memory_order_relaxed);
+  s->counted_reader_opens_ = s->sub_->reader_opens();
+  s->counted_chunks_read_ = s->sub_->chunks_read();
   const uint64_t now = NowMs();
   std::unique_lock lock(mu_);
   s->busy_ = false;
@@ -612,6 +632,8 @@ CdcService::CdcService(Engine* engine, Metrics* metrics, CdcOptions options)
 CdcService::~CdcService() = default;
 
 void CdcService::Shutdown() { impl_->Shutdown(); }
+
+CdcService::Stats CdcService::stats() const { return impl_->stats(); }
 
 grpc::ServerWriteReactor<pb::SubscribeResponse>* CdcService::Subscribe(
     grpc::CallbackServerContext* ctx, const pb::SubscribeRequest* req) {

@@ -34,6 +34,15 @@ class CdcService {
   // ones; returns when every stream has finished. Idempotent. Called before the gRPC server stops.
   void Shutdown();
 
+  // How the log is read for subscribers (tests; docs/cdc.md "one shared reader").
+  struct Stats {
+    uint64_t cache_records_read = 0;  // log records read by the shared TailCache's thread
+    uint64_t reader_opens =
+        0;                     // LogReaders opened by subscriptions of their own (behind the cache)
+    uint64_t chunks_read = 0;  // shared cache chunks read by subscriptions
+  };
+  Stats stats() const;
+
   grpc::ServerWriteReactor<::rdeebee::v1::SubscribeResponse>* Subscribe(
       grpc::CallbackServerContext* ctx, const ::rdeebee::v1::SubscribeRequest* req);
   grpc::ServerUnaryReactor* CommitGroupPosition(

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <thread>
 
+#include "cdc/testing/log_read_counter.h"
 #include "client/client.h"
 #include "tests/support/temp_dir.h"
 
@@ -52,6 +53,7 @@ class CdcServiceTest : public ::testing::Test {
     EngineOptions o;
     o.data_dir = dir_.path();
     o.fsync = FsyncPolicy::kNever;
+    o.env = &env_;
     auto e = Engine::Open(o);
     ASSERT_TRUE(e.ok()) << e.status().ToString();
     engine_ = std::move(e).value();
@@ -101,7 +103,25 @@ class CdcServiceTest : public ::testing::Test {
     return Status::OK();
   }
 
+  // The model: every non-system event in the log, in seq order.
+  std::vector<Event> ReadAllEvents() {
+    std::vector<Event> out;
+    uint64_t from = 0;
+    for (;;) {
+      ReadAllRequest r;
+      r.from_seq = from;
+      r.limit = kReadLimitMax;
+      auto res = engine_->ReadAll(r);
+      EXPECT_TRUE(res.ok());
+      if (!res.ok()) return out;
+      for (auto& e : res->events) out.push_back(std::move(e));
+      if (res->next == 0) return out;
+      from = res->next;
+    }
+  }
+
   test::TempDir dir_;
+  cdc::testing::LogReadCountingEnv env_{Env::Posix()};  // counts bytes read from the log
   Metrics metrics_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<CdcService> cdc_;
@@ -110,30 +130,81 @@ class CdcServiceTest : public ::testing::Test {
   std::unique_ptr<client::Client> client_;
 };
 
+// The catch-up -> live switch over gRPC with writers at full speed during it: a stream from
+// EARLIEST over a preloaded log is read while three writers append as fast as the engine takes
+// them. The writers stop only once the stream has been served from the shared cache (the live
+// tail) for a while, after catching up with its own log reader, so the switch happens under full
+// write load by construction. The stream must then equal the model (ReadAll): no gap, no
+// duplicate, strictly increasing.
 TEST_F(CdcServiceTest, StreamsEverythingExactlyOnceWhileWritersRun) {
-  for (int i = 0; i < 3000; i++) Put("pre/" + std::to_string(i % 50), std::to_string(i));
-  SubscribeOptions o;
+  constexpr int kPreload = 3000, kWriters = 3, kPerWriterMin = 3000, kPerWriterMax = 100000;
+  constexpr uint64_t kCacheChunksWhileWriting = 20;
+  for (int i = 0; i < kPreload; i++) Put("pre/" + std::to_string(i % 50), std::to_string(i));
+  SubscribeOptions o;  // EARLIEST
   o.include_before = true;
   auto sub = client_->Subscribe(o);
   ASSERT_TRUE(sub.ok());
+  const CdcService::Stats st0 = cdc_->stats();
+  std::atomic<bool> stop{false};
+  std::atomic<int> running{kWriters};
+  std::atomic<uint64_t> chunks_when_done{0};  // the streams' cache reads when the writers ended
   std::vector<std::thread> writers;
-  for (int w = 0; w < 3; w++) {
+  for (int w = 0; w < kWriters; w++) {
     writers.emplace_back([&, w] {
-      for (int i = 0; i < 3000; i++)
-        Put("w" + std::to_string(w) + "/" + std::to_string(i % 20), "x");
+      for (int i = 0; i < kPerWriterMax && !stop.load(); i++) {
+        if (i >= kPerWriterMin &&
+            cdc_->stats().chunks_read - st0.chunks_read >= kCacheChunksWhileWriting) {
+          break;
+        }
+        Put("w" + std::to_string(w) + "/" + std::to_string(i % 20), std::to_string(i));
+      }
+      if (--running == 0) chunks_when_done.store(cdc_->stats().chunks_read - st0.chunks_read);
     });
   }
-  for (auto& w : writers) w.join();
-  const uint64_t last = engine_->last_seq();
   std::vector<client::Change> got;
-  ASSERT_TRUE(ReadUntil(sub->get(), last, &got).ok());
-  ASSERT_EQ(got.size(), 12000u);
-  for (size_t i = 1; i < got.size(); i++) ASSERT_GT(got[i].seq, got[i - 1].seq);
+  uint64_t reached = 0, final_last = 0;
+  size_t received_while_writing = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(25);
+  for (;;) {
+    const bool writing = running.load() > 0;
+    if (!writing && final_last == 0) final_last = engine_->last_seq();
+    if (final_last != 0 && reached >= final_last) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      stop.store(true);
+      for (auto& w : writers) w.join();
+      FAIL() << "timed out with " << got.size() << " changes";
+    }
+    uint64_t cp = 0;
+    const size_t n = got.size();
+    ASSERT_TRUE((*sub)->Next(&got, &cp).ok());
+    if (writing) received_while_writing += got.size() - n;
+    if (got.size() > n) reached = std::max(reached, got.back().seq);
+    reached = std::max(reached, cp);
+  }
+  for (auto& w : writers) w.join();
+  // It caught up with its own reader, then was served from the cache while the writers ran.
+  const CdcService::Stats st = cdc_->stats();
+  EXPECT_GE(st.reader_opens - st0.reader_opens, 1u);
+  EXPECT_GE(chunks_when_done.load(), kCacheChunksWhileWriting);
+  EXPECT_GT(received_while_writing, static_cast<size_t>(kPreload));
+
+  std::vector<Event> model = ReadAllEvents();
+  ASSERT_GE(model.size(), static_cast<size_t>(kPreload + kWriters * kPerWriterMin));
+  ASSERT_EQ(got.size(), model.size());
+  for (size_t i = 0; i < model.size(); i++) {
+    if (i > 0) {
+      ASSERT_GT(got[i].seq, got[i - 1].seq) << i;
+    }
+    ASSERT_EQ(got[i].seq, model[i].seq) << i;
+    ASSERT_EQ(got[i].key, model[i].key) << i;
+    ASSERT_EQ(got[i].version, model[i].version) << i;
+    ASSERT_EQ(*got[i].after, model[i].payload) << i;
+  }
   EXPECT_EQ(got[0].op, ChangeOp::kCreate);
   EXPECT_EQ(got[50].op, ChangeOp::kUpdate);
   EXPECT_EQ(*got[50].before, "0");
   EXPECT_EQ(metrics_.subscribers(), 1);
-  EXPECT_GE(metrics_.changes_sent(), 12000u);
+  EXPECT_GE(metrics_.changes_sent(), model.size());
   (*sub)->Cancel();
   std::vector<client::Change> rest;
   uint64_t cp;
@@ -276,6 +347,11 @@ TEST_F(CdcServiceTest, InvalidRequestsNameTheLimit) {
   }
 }
 
+// 100 live streams share the log reading: the cache's thread reads each new record once and every
+// stream is served from its chunks. A regression to a reader per subscriber fails three checks:
+// the cache read exactly the records written, no stream opened a LogReader of its own, and the
+// bytes read from the log's segment files (counted by the Env, beneath the CDC code) are about one
+// copy of what was written, not 100.
 TEST_F(CdcServiceTest, HundredSubscribersReceiveTheSameStream) {
   constexpr int kSubs = 100, kEvents = 2000;
   std::vector<std::unique_ptr<client::Subscription>> subs;
@@ -289,25 +365,53 @@ TEST_F(CdcServiceTest, HundredSubscribersReceiveTheSameStream) {
     ASSERT_TRUE((*s)->Next(&none, &cp).ok());  // established
     subs.push_back(std::move(s).value());
   }
-  std::thread writer([&] {
-    for (int i = 0; i < kEvents; i++) Put("k" + std::to_string(i % 10), std::to_string(i));
-  });
-  writer.join();
-  const uint64_t last = engine_->last_seq();
+  const uint64_t start = engine_->last_seq();
+  const CdcService::Stats st0 = cdc_->stats();
+  const uint64_t log_bytes0 = engine_->stats().log_bytes;
+  const uint64_t read0 = env_.log_bytes_read();
+  // The subscribers read while the writer appends.
+  std::atomic<uint64_t> target{UINT64_MAX};
   std::vector<std::vector<client::Change>> got(kSubs);
   std::vector<std::thread> readers;
   std::atomic<int> ok{0};
   for (int i = 0; i < kSubs; i++) {
     readers.emplace_back([&, i] {
-      if (ReadUntil(subs[i].get(), last, &got[i]).ok()) ok++;
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(25);
+      uint64_t reached = 0;
+      while (reached < target.load()) {
+        if (std::chrono::steady_clock::now() > deadline) return;
+        uint64_t cp = 0;
+        const size_t n = got[i].size();
+        if (!subs[i]->Next(&got[i], &cp).ok()) return;
+        if (got[i].size() > n) reached = std::max(reached, got[i].back().seq);
+        reached = std::max(reached, cp);
+      }
+      ok++;
     });
   }
+  for (int i = 0; i < kEvents; i++) Put("k" + std::to_string(i % 10), std::to_string(i));
+  target.store(engine_->last_seq());
   for (auto& r : readers) r.join();
   ASSERT_EQ(ok.load(), kSubs);
-  for (int i = 0; i < kSubs; i++) {
-    ASSERT_EQ(got[i].size(), static_cast<size_t>(kEvents)) << i;
-    for (size_t k = 0; k < got[i].size(); k++) ASSERT_EQ(got[i][k].seq, got[0][k].seq);
+  const CdcService::Stats st = cdc_->stats();
+  const uint64_t log_bytes_written = engine_->stats().log_bytes - log_bytes0;
+  const uint64_t log_bytes_read = env_.log_bytes_read() - read0;
+
+  std::vector<Event> model;
+  for (Event& e : ReadAllEvents()) {
+    if (e.seq > start) model.push_back(std::move(e));
   }
+  ASSERT_EQ(model.size(), static_cast<size_t>(kEvents));
+  for (int i = 0; i < kSubs; i++) {
+    ASSERT_EQ(got[i].size(), model.size()) << i;
+    for (size_t k = 0; k < got[i].size(); k++) ASSERT_EQ(got[i][k].seq, model[k].seq) << i;
+  }
+  EXPECT_EQ(st.cache_records_read - st0.cache_records_read, static_cast<uint64_t>(kEvents));
+  EXPECT_EQ(st.reader_opens - st0.reader_opens, 0u);
+  EXPECT_GE(st.chunks_read - st0.chunks_read, static_cast<uint64_t>(kSubs));
+  ASSERT_GT(log_bytes_written, 0u);
+  EXPECT_LE(log_bytes_read, 2 * log_bytes_written + (64 << 10))
+      << "read " << log_bytes_read << " bytes of log for " << log_bytes_written << " written";
 }
 
 TEST_F(CdcServiceTest, ShutdownEndsStreamsWithUnavailable) {

@@ -115,28 +115,68 @@ class SubscribeTest : public ::testing::Test {
   std::unique_ptr<client::Client> client_;
 };
 
+// A stream from EARLIEST over a preloaded log, read while four writers append through the server
+// as fast as it acknowledges. The writers go on until the stream has delivered a good part of
+// their own events while they were still writing (so the catch-up -> live switch happens under
+// full write load), then stop; the stream must equal ReadAll exactly.
 TEST_F(SubscribeTest, ExactlyOnceWhileWritersRun) {
+  constexpr int kWriters = 4, kPerWriterMin = 500, kPerWriterMax = 20000;
+  constexpr size_t kWriterChangesWhileWriting = 2000;
   for (int i = 0; i < 2000; i++) Put("pre/" + std::to_string(i % 40), std::to_string(i));
+  const uint64_t preload_last = client_->GetStatus()->last_seq;
   auto sub = Established(SubscribeOptions{});
+  std::atomic<size_t> writer_changes_seen{0};  // received while the writers were writing
+  std::atomic<bool> stop{false};
+  std::atomic<int> running{kWriters};
   std::vector<std::thread> writers;
-  for (int w = 0; w < 4; w++) {
+  for (int w = 0; w < kWriters; w++) {
     writers.emplace_back([&, w] {
       auto c = server_->NewClient();
-      for (int i = 0; i < 1000; i++) {
+      for (int i = 0; i < kPerWriterMax && !stop.load(); i++) {
+        if (i >= kPerWriterMin && writer_changes_seen.load() >= kWriterChangesWhileWriting) break;
         std::vector<client::EventInput> batch(1 + i % 3, client::EventInput{"x", "T"});
-        ASSERT_TRUE(c->Append("w" + std::to_string(w) + "/" + std::to_string(i % 25), batch).ok());
+        auto r = c->Append("w" + std::to_string(w) + "/" + std::to_string(i % 25), batch);
+        EXPECT_TRUE(r.ok()) << r.status().ToString();
+        if (!r.ok()) break;
       }
+      running--;
     });
   }
+  // Read concurrently with the writers until they have finished and the stream has caught up.
   std::vector<Change> got;
-  // Read concurrently with the writers: catch-up turns into the live tail mid-way.
+  uint64_t reached = 0, final_last = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(25);
+  for (;;) {
+    const bool writing = running.load() > 0;
+    if (!writing && final_last == 0) {
+      auto st = client_->GetStatus();
+      ASSERT_TRUE(st.ok());
+      final_last = st->last_seq;
+    }
+    if (final_last != 0 && reached >= final_last) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      stop.store(true);
+      for (auto& w : writers) w.join();
+      FAIL() << "timed out with " << got.size() << " changes";
+    }
+    uint64_t cp = 0;
+    const size_t n = got.size();
+    Status st = sub->Next(&got, &cp);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    for (size_t i = n; i < got.size(); i++) {
+      if (writing && got[i].seq > preload_last) writer_changes_seen++;
+    }
+    if (got.size() > n) reached = std::max(reached, got.back().seq);
+    reached = std::max(reached, cp);
+  }
   for (auto& w : writers) w.join();
-  auto st = client_->GetStatus();
-  ASSERT_TRUE(st.ok());
-  ASSERT_TRUE(ReadUntil(sub.get(), st->last_seq, &got).ok());
+  EXPECT_GE(writer_changes_seen.load(), kWriterChangesWhileWriting);
   auto model = ReadAll();
   ASSERT_EQ(got.size(), model.size());
   for (size_t i = 0; i < model.size(); i++) {
+    if (i > 0) {
+      ASSERT_GT(got[i].seq, got[i - 1].seq) << i;
+    }
     ASSERT_EQ(got[i].seq, model[i].seq) << i;
     ASSERT_EQ(got[i].key, model[i].key);
     ASSERT_EQ(got[i].version, model[i].version);
@@ -265,26 +305,93 @@ TEST_F(SubscribeTest, CliOutputShapes) {
   EXPECT_NE(r.err.find("[A-Za-z0-9._-]"), std::string::npos) << r.err;
 }
 
+// Ctrl-C while changes are streaming in: the CLI exits 0, and the group position it committed on
+// the way out covers exactly what it printed: at least the last printed seq, and no change it did
+// not print (the next consumer of the group starts right after the last printed change: nothing
+// printed is delivered again, nothing is skipped).
 TEST_F(SubscribeTest, CtrlCExitsCleanlyAndCommits) {
   for (int i = 0; i < 5; i++) Put("k", std::to_string(i));
-  std::string log = server_->data_dir() + "/../cli-sub.log";
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {  // paced, so the CLI is mid-stream, not idle, when interrupted
+    auto c = server_->NewClient();
+    for (int i = 0; !stop.load(); i++) {
+      EXPECT_TRUE(c->Append("w" + std::to_string(i % 7), client::EventInput{"v", ""}).ok());
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+  const std::string log = server_->data_dir() + "/../cli-sub.log";
   pid_t pid = SpawnProcess(
-      {ClientBinary(), "subscribe", "--group", "cc", "--server", server_->address()}, log);
+      {ClientBinary(), "subscribe", "--group", "cc", "--json", "--server", server_->address()}, log,
+      {{"TRACE_LEVEL", ""}});
   ASSERT_GT(pid, 0);
-  // Wait for the group's first commit (after the opening messages), then interrupt.
+  auto printed = [&] {
+    std::ifstream in(log);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::vector<uint64_t> seqs;
+    for (const auto& line : Lines(ss.str())) {
+      if (line.empty() || line[0] != '{') continue;
+      auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (j.is_object() && j["type"] == "change") seqs.push_back(j["seq"].get<uint64_t>());
+    }
+    return seqs;
+  };
+  // Interrupt once it has printed a few hundred changes, with the writer still going.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  for (;;) {
-    auto g = client_->ListGroups();
-    ASSERT_TRUE(g.ok());
-    if (!g->empty() && (*g)[0].seq == 5) break;
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline);
+  while (printed().size() < 300) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      stop.store(true);
+      writer.join();
+      FAIL() << "the CLI printed only " << printed().size() << " changes";
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   kill(pid, SIGINT);
   int ws = 0;
-  ASSERT_TRUE(WaitForExit(pid, 10000, &ws));
+  const bool exited = WaitForExit(pid, 10000, &ws);
+  if (!exited) kill(pid, SIGKILL);
+  stop.store(true);
+  writer.join();
+  ASSERT_TRUE(exited);
   EXPECT_TRUE(WIFEXITED(ws));
   EXPECT_EQ(WEXITSTATUS(ws), 0);
+  Put("after", "v");  // at least one change the CLI cannot have printed
+
+  const std::vector<uint64_t> seqs = printed();
+  ASSERT_GE(seqs.size(), 300u);
+  auto model = ReadAll();
+  ASSERT_GT(model.size(), seqs.size());  // the writer went on after the interrupt
+  for (size_t i = 0; i < seqs.size(); i++) ASSERT_EQ(seqs[i], model[i].seq) << i;
+  const uint64_t last_printed = seqs.back();
+  const uint64_t next_unprinted = model[seqs.size()].seq;
+
+  // The server releases the group's lease once the stream has ended (asynchronously).
+  std::vector<client::GroupInfo> groups;
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    auto g = client_->ListGroups();
+    ASSERT_TRUE(g.ok());
+    ASSERT_EQ(g->size(), 1u);
+    groups = *g;
+    if (!groups[0].active) break;
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const uint64_t committed = groups[0].seq;
+  EXPECT_GE(committed, last_printed);    // covers everything printed
+  EXPECT_LT(committed, next_unprinted);  // and nothing that was not
+
+  // The group's next consumer starts right after the last printed change.
+  ProcessResult r = Cli({"subscribe", "--group", "cc", "--count", "3", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<uint64_t> resumed;
+  for (const auto& line : Lines(r.out)) {
+    auto j = nlohmann::json::parse(line);
+    if (j["type"] == "change") resumed.push_back(j["seq"].get<uint64_t>());
+  }
+  ASSERT_EQ(resumed.size(), 3u);
+  EXPECT_EQ(resumed[0], next_unprinted);
 }
 
 // SIGTERM with subscriptions open, one of them stuck behind a consumer that stopped reading: the
@@ -365,8 +472,9 @@ TEST_F(SubscribeTest, HundredSubscribersGetTheSameStream) {
   std::vector<std::unique_ptr<client::Subscription>> subs;
   SubscribeOptions o;
   o.start = SubscribeOptions::Start::kLatest;
-  // The server allows 100 concurrent streams per connection (streams_per_connection_max): spread
-  // the subscribers over 4 connections.
+  // One connection could carry them all (the server allows streams_per_connection_max = 1024
+  // streams per connection); they are spread over 4, as separate consumers would be, so streams of
+  // several connections share the cache.
   std::vector<std::unique_ptr<client::Client>> conns;
   for (int i = 0; i < 4; i++) {
     client::ClientOptions co;
