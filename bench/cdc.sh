@@ -6,7 +6,10 @@
 #   - live: 0 (CPU baseline), 1 and 100 subscribers (50 streams per connection) while 64 writers
 #     append single events at a fixed 10,000 events/s (open loop), then 1 and 100 subscribers with
 #     16 writers as fast as they can; latency = subscriber receipt - append acknowledgement, in the
-#     same process on steady_clock; the server's CPU from /proc/PID/stat.
+#     same process on steady_clock; the server's CPU from /proc/PID/stat;
+#   - live, batched: 0 and 100 subscribers while 16 writers offer the same 10,000 events/s as
+#     requests of 10 events to one key (1,000 requests/s, open loop); latency per event, from the
+#     acknowledgement of its request to its receipt.
 # Then the same rows against etcd's watch (bench/peers.sh's durable single-member etcd 3.4, on free
 # loopback ports, data under the same mktemp -d): catch-up = CDC_ETCD_EVENTS puts preloaded as Txns
 # of 100 puts over 16 connections, then ONE watcher on the prefix from the first preload revision;
@@ -16,7 +19,9 @@
 # Usage: bench/cdc.sh BUILD_DIR   (SYNC_SECONDS=... overrides the 10 s per live run; CDC_EVENTS=...
 # the 1M catch-up events; CDC_ETCD_EVENTS=... etcd's catch-up puts (default: the same; etcd preloads
 # ~45k puts/s on a 2-core VM, ~22 s for 1M: lower it if that is too slow); CDC_ETCD=0 skips etcd;
-# RESULTS=FILE keeps the raw results, one "label {json}" line per run)
+# RESULTS=FILE keeps the raw results, one "label {json}" line per run; CDC_PERF=FILE repeats the
+# 100-subscriber single-event run at the end with `perf record -g` on rdb-server into FILE, as row
+# rate-100-perf)
 set -euo pipefail
 build=${1:-build/release}
 secs=${SYNC_SECONDS:-10}
@@ -71,7 +76,7 @@ echo "== change data capture: rdb-server (fsync always) on 127.0.0.1:$port"
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), cores: $(nproc), mem: $(free -g | awk '/Mem:/{print $2}') GiB"
 echo "disk: $(df -hT "$work" | awk 'NR==2{print $1" "$2" "$3}'), kernel: $(uname -r), load: $(cut -d' ' -f1-3 /proc/loadavg), date: $(date -u +%FT%TZ)"
 echo "catch-up: $events events of 100 B over 4096 keys (preload: 100 per request, 4 connections), 1 subscriber from EARLIEST"
-echo "live: ${secs}s per run, single-event appends of 100 B over 4096 keys, fixed rate $rate/s (64 writers, open loop) or max (16 writers); subscribers from LATEST, 50 streams per connection (gRPC callback reader)"
+echo "live: ${secs}s per run, single-event appends of 100 B over 4096 keys, fixed rate $rate/s (64 writers, open loop) or max (16 writers); b10 rows: the same $rate events/s as requests of 10 events to one key (16 writers, $((rate / 10)) requests/s); subscribers from LATEST, 50 streams per connection (gRPC callback reader)"
 
 bench_target=(--server "127.0.0.1:$port")
 bench_pid=""
@@ -96,6 +101,19 @@ bench rate-1 --workload subscribe-live --subscribers 1 --clients 64 --rate "$rat
 bench rate-100 --workload subscribe-live --subscribers 100 --clients 64 --rate "$rate" --duration "$secs"
 bench max-1 --workload subscribe-live --subscribers 1 --clients 16 --duration "$secs"
 bench max-100 --workload subscribe-live --subscribers 100 --clients 16 --duration "$secs"
+bench rate-0-b10 --workload subscribe-live --subscribers 0 --clients 16 --batch 10 --rate "$rate" \
+  --duration "$secs"
+bench rate-100-b10 --workload subscribe-live --subscribers 100 --clients 16 --batch 10 \
+  --rate "$rate" --duration "$secs"
+if [ -n "${CDC_PERF:-}" ]; then
+  perf record -g -o "$CDC_PERF" -p "$server_pid" 2>"$work/perf.log" &
+  perf_pid=$!
+  sleep 0.5
+  bench rate-100-perf --workload subscribe-live --subscribers 100 --clients 64 --rate "$rate" \
+    --duration "$secs"
+  kill -INT "$perf_pid"; wait "$perf_pid" || true
+  echo "perf: $(tail -1 "$work/perf.log")"
+fi
 echo "load after the RDeeBee runs: $(cut -d' ' -f1-3 /proc/loadavg)"
 kill -TERM "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true
 server_pid=""
@@ -158,7 +176,7 @@ catchup_line("RDeeBee", rows["catchup"])
 if "etcd-catchup" in rows:
     catchup_line("etcd", rows["etcd-catchup"])
 print()
-print(f"{'run':<14} {'subs':>4} {'writers':>7} {'rate':>6} {'appended/s':>10} {'delivered/s':>11} "
+print(f"{'run':<14} {'subs':>4} {'writers':>7} {'batch':>5} {'rate':>6} {'appended/s':>10} {'delivered/s':>11} "
       f"{'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'p999 ms':>8} {'max ms':>7} {'snd p99':>8} "
       f"{'srv cores':>9} {'bench':>6} {'err':>4}")
 for label, r in rows.items():
@@ -169,12 +187,14 @@ for label, r in rows.items():
     ms = lambda v: f"{v/1000:.2f}" if l["count"] else "-"
     rt = f"{r['rate']:.0f}" if r["rate"] else "max"
     errs = sum(r["errors"].values()) + r["missing"]
-    print(f"{label:<14} {r['subscribers']:>4} {r['writers']:>7} {rt:>6} {r['events_per_sec']:>10,.0f} "
+    print(f"{label:<14} {r['subscribers']:>4} {r['writers']:>7} {r.get('batch', 1):>5} {rt:>6} {r['events_per_sec']:>10,.0f} "
           f"{r['delivered_per_sec']:>11,.0f} {ms(l['p50']):>7} {ms(l['p90']):>7} {ms(l['p99']):>7} "
           f"{ms(l['p999']):>8} {ms(l['max']):>7} {(e['p99']/1000 if e['count'] else 0):>8.2f} "
           f"{cores(r['server_cpu_cores']):>9} {r['bench_cpu_cores']:>6.2f} {errs:>4}")
 print("latency = subscriber receipt - append (put) acknowledgement (0 when the change arrived before the "
-      "writer saw its ack); snd p99 = from the send instead; etcd rows: the same with etcd's watch")
+      "writer saw its ack); snd p99 = from the send instead; etcd rows: the same with etcd's watch; "
+      "batch = events per append request (rate stays in events/s; latency per event, from its "
+      "request's acknowledgement)")
 print()
 r100, r0 = rows["rate-100"], rows["rate-0"]
 if "etcd-catchup" in rows:
@@ -193,22 +213,30 @@ if "etcd-catchup" in rows:
         a, b = rows[label], rows.get("etcd-" + label)
         print(f"{name + ' p50/p99/max ms':<34} {lat(a):>24} {(lat(b) if b else '-'):>24}")
         print(f"{'  appended/s':<34} {a['events_per_sec']:>24,.0f} {(b['events_per_sec'] if b else 0):>24,.0f}")
+    if "rate-100-b10" in rows:
+        a = rows["rate-100-b10"]
+        print(f"{'10k/s in 10-event requests, 100 subs':<34} {lat(a):>24} {'(not run)':>24}")
+        print(f"{'  appended/s':<34} {a['events_per_sec']:>24,.0f} {'':>24}")
     print()
 def verdict(ok):
     return "met" if ok else "MISSED"
 c = rows["catchup"]
 ok_c = c["events_per_sec"] >= 1e6
 print(f"target catch-up >= 1,000,000 events/s: {c['events_per_sec']:,.0f} -> {verdict(ok_c)}")
-reached = r100["events_per_sec"] >= 0.95 * rate
-p99 = r100["latency_us"]["p99"] / 1000
-note = "" if reached else f" (only {r100['events_per_sec']:,.0f} events/s appended, not {rate:,.0f})"
-print(f"target live p99 <= 5 ms at {rate:,.0f} events/s, 100 subscribers: {p99:.2f} ms{note} -> "
-      f"{verdict(p99 <= 5 and reached)}")
-if r100["server_cpu_cores"] is not None and r0["server_cpu_cores"] is not None:
-    extra = r100["server_cpu_cores"] - r0["server_cpu_cores"] * r100["events_per_sec"] / max(r0["events_per_sec"], 1)
-    print(f"target server CPU for 100 subscribers at {rate:,.0f} events/s <= 1 core: "
-          f"{r100['server_cpu_cores']:.2f} cores in all{note}, ~{extra:.2f} above appends alone "
-          f"(0 subscribers: {r0['server_cpu_cores']:.2f} cores at {r0['events_per_sec']:,.0f} events/s, "
-          f"scaled) -> {verdict(r100['server_cpu_cores'] <= 1 and reached)}")
+def targets(r100, r0, how):
+    reached = r100["events_per_sec"] >= 0.95 * rate
+    p99 = r100["latency_us"]["p99"] / 1000
+    note = "" if reached else f" (only {r100['events_per_sec']:,.0f} events/s appended, not {rate:,.0f})"
+    print(f"target live p99 <= 5 ms at {rate:,.0f} events/s, 100 subscribers, {how}: {p99:.2f} ms{note} -> "
+          f"{verdict(p99 <= 5 and reached)}")
+    if r100["server_cpu_cores"] is not None and r0["server_cpu_cores"] is not None:
+        extra = r100["server_cpu_cores"] - r0["server_cpu_cores"] * r100["events_per_sec"] / max(r0["events_per_sec"], 1)
+        print(f"target server CPU for 100 subscribers at {rate:,.0f} events/s <= 1 core, {how}: "
+              f"{r100['server_cpu_cores']:.2f} cores in all{note}, ~{extra:.2f} above appends alone "
+              f"(0 subscribers: {r0['server_cpu_cores']:.2f} cores at {r0['events_per_sec']:,.0f} events/s, "
+              f"scaled) -> {verdict(r100['server_cpu_cores'] <= 1 and reached)}")
+targets(r100, r0, "single-event appends")
+if "rate-100-b10" in rows and "rate-0-b10" in rows:
+    targets(rows["rate-100-b10"], rows["rate-0-b10"], "appends of 10 events")
 PY
 if [ -n "${RESULTS:-}" ]; then cp "$work/results.txt" "$RESULTS"; fi

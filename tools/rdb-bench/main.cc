@@ -53,7 +53,9 @@ int Main(int argc, char** argv) {
   app.add_option("--key-prefix", o.key_prefix, "Key prefix (keys are 16 bytes)")
       ->capture_default_str();
   app.add_option("--payload-bytes", o.payload_bytes, "Payload size")->capture_default_str();
-  app.add_option("--batch", o.batch, "Events per append request (one key, atomic)")
+  app.add_option("--batch", o.batch,
+                 "Events per append request (one key, atomic); subscribe-live: --rate stays in "
+                 "events/s")
       ->check(CLI::Range(1u, 1000u))
       ->capture_default_str();
   app.add_option("--read-fraction", o.read_fraction, "mixed: share of gets")
@@ -127,7 +129,12 @@ int Main(int argc, char** argv) {
     if (!so.live && so.subscribers == 0) so.subscribers = 1;
     so.server = o.server;
     so.writers = o.clients;
-    so.rate = o.rate;
+    so.rate = o.rate;  // events/s for subscribe-live, whatever the batch
+    so.batch = o.batch;
+    if (so.etcd && so.batch > 1) {
+      std::fprintf(stderr, "rdb-bench: subscribe-* with --target etcd takes --batch 1 only\n");
+      return 2;
+    }
     so.duration_s = o.duration_s;
     so.preload = o.preload;
     so.payload_bytes = o.payload_bytes;

@@ -362,9 +362,14 @@ int RunLive(const SubscribeBenchOptions& o, bool json, const std::string& fsync)
   r.subscriber_connections = stubs.size();
   const uint64_t target = RunWriters(
       o, &acks, &sends, &cpu, &r,
-      [&](uint32_t w, const std::string& key, const std::string& payload) -> Result<uint64_t> {
-        RDB_ASSIGN_OR_RETURN(auto reply, writers[w]->Append(key, client::EventInput{payload, ""}));
-        return reply.first_seq;
+      [&](uint32_t w, const std::string& key, const std::string& payload) -> Result<Written> {
+        const std::vector<client::EventInput> batch(o.batch, client::EventInput{payload, ""});
+        RDB_ASSIGN_OR_RETURN(auto reply, writers[w]->Append(key, batch));
+        if (reply.last_seq - reply.first_seq + 1 != o.batch)
+          return Status::Corruption("an append of " + std::to_string(o.batch) +
+                                    " events got seqs " + std::to_string(reply.first_seq) + ".." +
+                                    std::to_string(reply.last_seq));
+        return Written{reply.first_seq, reply.last_seq};
       });
   // Drain: every subscriber reaches the last acknowledged seq, or the timeout.
   const uint64_t drain_start = NowNs();
@@ -392,7 +397,8 @@ int RunLive(const SubscribeBenchOptions& o, bool json, const std::string& fsync)
 uint64_t RunWriters(const SubscribeBenchOptions& o, AckTimes* acks, AckTimes* sends, CpuWindow* cpu,
                     LiveReport* report, const WriteFn& write) {
   struct WriterResult {
-    uint64_t appended = 0;
+    uint64_t appended = 0;  // events
+    uint64_t requests = 0;
     uint64_t max_seq = 0;
     Histogram ack_ns;  // from the intended send time (fixed rate) or the send
     std::map<std::string, uint64_t> errors;
@@ -407,7 +413,8 @@ uint64_t RunWriters(const SubscribeBenchOptions& o, AckTimes* acks, AckTimes* se
       WriterResult& r = wres[w];
       std::mt19937_64 rng(0x9E3779B97F4A7C15ull * (w + 1));
       const std::string payload = Payload(o.payload_bytes, w);
-      const double interval_ns = o.rate > 0 ? 1e9 * o.writers / o.rate : 0;
+      // Per writer, between requests: the rate is in events, each request carries o.batch.
+      const double interval_ns = o.rate > 0 ? 1e9 * o.writers * o.batch / o.rate : 0;
       for (uint64_t sent = 0;; sent++) {
         uint64_t intended = NowNs();
         if (interval_ns > 0) {
@@ -421,16 +428,20 @@ uint64_t RunWriters(const SubscribeBenchOptions& o, AckTimes* acks, AckTimes* se
         if (intended >= end || NowNs() >= end) break;  // a late schedule does not extend the run
         const std::string key = KeyName(o.key_prefix, rng() % o.key_space);
         const uint64_t send = NowNs();
-        auto seq = write(w, key, payload);
+        auto seqs = write(w, key, payload);
         const uint64_t ack = NowNs();
-        if (!seq.ok()) {
-          r.errors[ErrorText(seq.status())]++;
+        if (!seqs.ok()) {
+          r.errors[ErrorText(seqs.status())]++;
           continue;
         }
-        sends->Set(*seq, send);
-        acks->Set(*seq, ack);
-        r.appended++;
-        r.max_seq = std::max(r.max_seq, *seq);
+        // Every event of the request is timed from the request's send and acknowledgement.
+        for (uint64_t seq = seqs->first; seq <= seqs->last; seq++) {
+          sends->Set(seq, send);
+          acks->Set(seq, ack);
+        }
+        r.appended += seqs->last - seqs->first + 1;
+        r.requests++;
+        r.max_seq = std::max(r.max_seq, seqs->last);
         r.ack_ns.Record(ack - intended);
       }
     });
@@ -443,6 +454,7 @@ uint64_t RunWriters(const SubscribeBenchOptions& o, AckTimes* acks, AckTimes* se
   uint64_t target = 0;
   for (const WriterResult& r : wres) {
     report->appended += r.appended;
+    report->requests += r.requests;
     target = std::max(target, r.max_seq);
     report->append_ns.Merge(r.ack_ns);
     for (const auto& [k, v] : r.errors) report->errors[k] += v;
@@ -535,8 +547,10 @@ int PrintLive(const SubscribeBenchOptions& o, const LiveReport& r, bool json) {
     j["subscriber_connections"] = r.subscriber_connections;
     j["writers"] = o.writers;
     j["rate"] = o.rate;
+    j["batch"] = o.batch;
     j["seconds"] = r.seconds;
     j["appended"] = r.appended;
+    j["requests"] = r.requests;
     j["events_per_sec"] = eps;
     j["delivered"] = r.all.received;
     j["delivered_per_sec"] = static_cast<double>(r.all.received) / r.seconds;
@@ -554,19 +568,21 @@ int PrintLive(const SubscribeBenchOptions& o, const LiveReport& r, bool json) {
     std::cout << j.dump() << "\n";
   } else {
     char rate_buf[32];
-    std::snprintf(rate_buf, sizeof rate_buf, "%.0f/s", o.rate);
+    std::snprintf(rate_buf, sizeof rate_buf, "%.0f events/s", o.rate);
+    char batch_buf[32] = "single-event";
+    if (o.batch > 1) std::snprintf(batch_buf, sizeof batch_buf, "%u-event", o.batch);
     std::printf(
         "rdb-bench: %s %s (fsync %s), workload subscribe-live, %u subscriber(s) on %zu "
-        "connection(s), %u writers, single-event %s at %s, payload %zu B, %llu keys\n",
+        "connection(s), %u writers, %s %s at %s, payload %zu B, %llu keys\n",
         r.target.c_str(), r.server.c_str(), r.fsync.c_str(), o.subscribers,
-        r.subscriber_connections, o.writers, r.target == "etcd" ? "puts" : "appends",
+        r.subscriber_connections, o.writers, batch_buf, r.target == "etcd" ? "puts" : "appends",
         o.rate > 0 ? rate_buf : "max", o.payload_bytes,
         static_cast<unsigned long long>(o.key_space));
     std::printf(
-        "%llu events appended in %.2f s: %.0f events/s; %llu changes delivered (%.0f/s); "
-        "%.1f changes per message; drained in %.2f s\n",
-        static_cast<unsigned long long>(r.appended), r.seconds, eps,
-        static_cast<unsigned long long>(r.all.received),
+        "%llu events appended (%llu requests) in %.2f s: %.0f events/s; %llu changes delivered "
+        "(%.0f/s); %.1f changes per message; drained in %.2f s\n",
+        static_cast<unsigned long long>(r.appended), static_cast<unsigned long long>(r.requests),
+        r.seconds, eps, static_cast<unsigned long long>(r.all.received),
         static_cast<double>(r.all.received) / r.seconds, per_message, r.drain_seconds);
     PrintLatency("ack->rx", r.all.latency_ns);
     PrintLatency("send->rx", r.all.e2e_ns);

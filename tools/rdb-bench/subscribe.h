@@ -4,10 +4,12 @@
 //                      how fast ONE subscriber from EARLIEST receives all of them (time from the
 //                      Subscribe call to the last event): events/s and MB/s.
 //   subscribe-live     S subscribers from LATEST (spread over ceil(S/50) connections) while writers
-//                      append single events at a fixed rate (open loop, from the intended send
-//                      time) or as fast as they can. Latency per event per subscriber = receipt
-//                      time - the append's acknowledgement time, both taken with steady_clock in
-//                      this process: writers store the ack time by seq, subscribers look it up.
+//                      append at a fixed rate of events/s (open loop, from the intended send
+//                      time) or as fast as they can: single events, or with --batch B requests
+//                      of B events to one key (the same events/s in B times fewer requests).
+//                      Latency per event per subscriber = receipt time - the acknowledgement time
+//                      of the event's append request, both taken with steady_clock in this
+//                      process: writers store the ack time by seq, subscribers look it up.
 //                      The streams are read with gRPC's callback API (a ClientReadReactor each),
 //                      so rdb-bench's CPU does not grow with a thread per subscriber.
 //
@@ -34,7 +36,8 @@ struct SubscribeBenchOptions {
   uint32_t streams_per_connection = 50;
   // live
   uint32_t writers = 16;
-  double rate = 0;  // events/s over all writers; 0 = as fast as they can
+  double rate = 0;     // events/s over all writers; 0 = as fast as they can
+  uint32_t batch = 1;  // events per append request (one key); RDeeBee only
   double duration_s = 10;
   // catch-up
   uint64_t events = 1000000;

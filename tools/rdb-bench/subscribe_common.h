@@ -168,9 +168,10 @@ struct LiveReport {
   std::string target, server, fsync;
   size_t subscriber_connections = 0;
   double seconds = 0;
-  uint64_t appended = 0;
-  Histogram append_ns;  // from the intended send time (fixed rate) or the send
-  LiveTally all;        // every subscriber's, merged
+  uint64_t appended = 0;  // events
+  uint64_t requests = 0;  // append requests (appended / batch)
+  Histogram append_ns;    // per request, from the intended send time (fixed rate) or the send
+  LiveTally all;          // every subscriber's, merged
   uint64_t unmatched = 0, missing = 0;
   double drain_seconds = 0;
   nlohmann::ordered_json server_cpu;
@@ -178,12 +179,19 @@ struct LiveReport {
   std::map<std::string, uint64_t> errors;
 };
 
-// Runs o.writers threads writing single events (payload o.payload_bytes, random keys of
-// o.key_space) for o.duration_s, at o.rate over all writers (open loop) or as fast as they can;
-// write(writer, key, payload) returns the write's seq (revision). Records send and ack times by
-// seq, the CPU window, and the writes in *report; returns the highest seq acknowledged.
+// The seqs (revisions) one write request was given: first..last.
+struct Written {
+  uint64_t first = 0;
+  uint64_t last = 0;
+};
+
+// Runs o.writers threads writing requests of o.batch events (payload o.payload_bytes, one random
+// key of o.key_space per request) for o.duration_s, at o.rate events/s over all writers (open
+// loop: o.rate / o.batch requests/s) or as fast as they can; write(writer, key, payload) sends one
+// request and returns its seqs (revisions). Records the request's send and ack times for each of
+// its seqs, the CPU window, and the writes in *report; returns the highest seq acknowledged.
 using WriteFn =
-    std::function<Result<uint64_t>(uint32_t writer, const std::string& key, const std::string&)>;
+    std::function<Result<Written>(uint32_t writer, const std::string& key, const std::string&)>;
 uint64_t RunWriters(const SubscribeBenchOptions& o, AckTimes* acks, AckTimes* sends, CpuWindow* cpu,
                     LiveReport* report, const WriteFn& write);
 

@@ -259,9 +259,10 @@ int RunEtcdLive(const SubscribeBenchOptions& o, bool json) {
   r.subscriber_connections = clients->size();
   const uint64_t target = RunWriters(
       o, &acks, &sends, &cpu, &r,
-      [&](uint32_t w, const std::string& key, const std::string& payload) -> Result<uint64_t> {
+      [&](uint32_t w, const std::string& key, const std::string& payload) -> Result<Written> {
         RDB_ASSIGN_OR_RETURN(auto put, writers[w]->Put(key, payload));
-        return static_cast<uint64_t>(put.revision);
+        const auto rev = static_cast<uint64_t>(put.revision);
+        return Written{rev, rev};
       });
   // Drain: every watcher reaches the last acknowledged revision, or the timeout.
   const uint64_t drain_start = NowNs();
