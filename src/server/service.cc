@@ -5,6 +5,8 @@
 #include <chrono>
 
 #include "base/clock.h"
+#include "cdc/groups.h"
+#include "cluster/routing.h"
 #include "server/status_mapping.h"
 #include "server/validation.h"
 
@@ -35,7 +37,23 @@ EventStoreService::EventStoreService(Engine* engine, Metrics* metrics, CdcServic
       metrics_(metrics),
       cdc_(cdc),
       options_(std::move(options)),
-      start_us_(NowMicros()) {}
+      start_us_(NowMicros()) {
+  view_ = options_.cluster_view;
+  if (view_ == nullptr && options_.cluster != nullptr) {
+    own_view_ = MembershipView(options_.cluster, options_.groups);
+    view_ = own_view_.get();
+  }
+  if (view_ != nullptr) {
+    if (view_->groups() == 0) {
+      spdlog::error("cluster mode without the cluster's group count: keyed requests will fail");
+    }
+    forwarder_ = std::make_unique<Forwarder>(view_, options_.forwarder);
+  }
+}
+
+EventStoreService::~EventStoreService() {
+  if (forwarder_) forwarder_->Stop();
+}
 
 // One unary call's bookkeeping: the in-flight slot, admission, the status mapping, metrics and
 // logging. Finish() ends the call exactly once, from whichever thread has the outcome.
@@ -72,8 +90,7 @@ class EventStoreService::Call {
   grpc::ServerUnaryReactor* reactor() const { return reactor_; }
 
   void Finish(const rdb::Status& s) { FinishGrpc(ToGrpcStatus(s, ctx_)); }
-
- private:
+  // A status that is already mapped (a forwarded call's, verbatim).
   void FinishGrpc(const grpc::Status& result) {
     svc_->in_flight_.fetch_sub(1);
     svc_->metrics_->AddInFlight(-1);
@@ -94,6 +111,7 @@ class EventStoreService::Call {
     reactor_->Finish(result);
   }
 
+ private:
   EventStoreService* const svc_;
   const Method method_;
   grpc::CallbackServerContext* const ctx_;
@@ -110,22 +128,77 @@ grpc::ServerUnaryReactor* EventStoreService::Inline(Method method, grpc::Callbac
   return call.reactor();
 }
 
+EventStoreService::Route EventStoreService::RouteOf(std::string_view key,
+                                                    const grpc::CallbackServerContext& ctx) const {
+  Route r;
+  if (view_ == nullptr) return r;
+  const uint32_t groups = view_->groups();
+  if (groups == 0) {
+    r.local = false;
+    r.refusal = rdb::Status::Unavailable(
+        "this node was started without the cluster's group count: it cannot route requests");
+    return r;
+  }
+  r.group = cluster::GroupOfKey(key, groups);
+  if (r.group == view_->group() && view_->IsLeader1()) return r;
+  r.local = false;
+  if (IsForwarded(ctx)) {
+    // Leaders changed since the sender looked: the client retries (through the sender, which
+    // reads the leaders again after this UNAVAILABLE), rather than the request hopping on.
+    r.refusal = rdb::Status::Unavailable("node " + view_->node() + " is not leader 1 of group " +
+                                         std::to_string(r.group) + "; retry");
+  }
+  return r;
+}
+
+template <typename Forward>
+bool EventStoreService::Routed(const std::shared_ptr<Call>& call,
+                               const grpc::CallbackServerContext& ctx, std::string_view key,
+                               Forward&& forward) {
+  Route r = RouteOf(key, ctx);
+  if (r.local) return false;
+  if (!r.refusal.ok()) {
+    call->Finish(r.refusal);
+  } else {
+    forward(r.group, [call](const grpc::Status& s) { call->FinishGrpc(s); });
+  }
+  return true;
+}
+
+template <typename Serve, typename Forward>
+grpc::ServerUnaryReactor* EventStoreService::RoutedRead(Method method,
+                                                        grpc::CallbackServerContext* ctx,
+                                                        const std::string& key, Serve&& serve,
+                                                        Forward&& forward) {
+  auto call = std::make_shared<Call>(this, method, ctx);
+  grpc::ServerUnaryReactor* reactor = call->reactor();
+  if (!call->Admitted()) return reactor;
+  rdb::Status valid = ValidateRequestKey(key);
+  if (!valid.ok()) {
+    call->Finish(valid);
+  } else if (!Routed(call, *ctx, key, std::forward<Forward>(forward))) {
+    call->Finish(serve());
+  }
+  return reactor;
+}
+
 grpc::ServerUnaryReactor* EventStoreService::Append(grpc::CallbackServerContext* ctx,
                                                     const pb::AppendRequest* req,
                                                     pb::AppendResponse* resp) {
   auto call = std::make_shared<Call>(this, Method::kAppend, ctx);
   grpc::ServerUnaryReactor* reactor = call->reactor();
   if (!call->Admitted()) return reactor;
-  if (options_.cluster != nullptr) {
-    call->Finish(rdb::Status::Unavailable(kClusterWritesUnavailable));
-    return reactor;
-  }
   rdb::Status valid = ValidateAppend(*req, options_.payload_bytes_max);
   Result<ExpectedVersion> expected =
       valid.ok() ? ConvertExpected(req->expected_version(), req->has_expected_version())
                  : Result<ExpectedVersion>(valid);
   if (!expected.ok()) {
     call->Finish(expected.status());
+    return reactor;
+  }
+  if (Routed(call, *ctx, req->key(), [&](uint32_t group, Forwarder::Done done) {
+        forwarder_->Append(group, ctx, req, resp, std::move(done));
+      })) {
     return reactor;
   }
   AppendRequest a;
@@ -156,10 +229,6 @@ grpc::ServerUnaryReactor* EventStoreService::Delete(grpc::CallbackServerContext*
   auto call = std::make_shared<Call>(this, Method::kDelete, ctx);
   grpc::ServerUnaryReactor* reactor = call->reactor();
   if (!call->Admitted()) return reactor;
-  if (options_.cluster != nullptr) {
-    call->Finish(rdb::Status::Unavailable(kClusterWritesUnavailable));
-    return reactor;
-  }
   rdb::Status valid = ValidateRequestKey(req->key());
   if (valid.ok()) valid = ValidateIdempotencyId(req->idempotency_id());
   Result<ExpectedVersion> expected =
@@ -167,6 +236,11 @@ grpc::ServerUnaryReactor* EventStoreService::Delete(grpc::CallbackServerContext*
                  : Result<ExpectedVersion>(valid);
   if (!expected.ok()) {
     call->Finish(expected.status());
+    return reactor;
+  }
+  if (Routed(call, *ctx, req->key(), [&](uint32_t group, Forwarder::Done done) {
+        forwarder_->Delete(group, ctx, req, resp, std::move(done));
+      })) {
     return reactor;
   }
   engine_->DeleteAsync(req->key(), *expected, req->idempotency_id(),
@@ -183,45 +257,68 @@ grpc::ServerUnaryReactor* EventStoreService::Delete(grpc::CallbackServerContext*
 
 grpc::ServerUnaryReactor* EventStoreService::Get(grpc::CallbackServerContext* ctx,
                                                  const pb::GetRequest* req, pb::GetResponse* resp) {
-  return Inline(Method::kGet, ctx, [&]() -> rdb::Status {
-    RDB_RETURN_IF_ERROR(ValidateRequestKey(req->key()));
-    RDB_ASSIGN_OR_RETURN(Event e, engine_->Get(req->key()));
-    ToProto(e, resp->mutable_event());
-    return rdb::Status::OK();
-  });
+  if (view_ == nullptr) {
+    return Inline(Method::kGet, ctx, [&]() -> rdb::Status {
+      RDB_RETURN_IF_ERROR(ValidateRequestKey(req->key()));
+      return GetLocal(*req, resp);
+    });
+  }
+  return RoutedRead(
+      Method::kGet, ctx, req->key(), [&] { return GetLocal(*req, resp); },
+      [&](uint32_t group, Forwarder::Done done) {
+        forwarder_->Get(group, ctx, req, resp, std::move(done));
+      });
+}
+
+rdb::Status EventStoreService::GetLocal(const pb::GetRequest& req, pb::GetResponse* resp) {
+  RDB_ASSIGN_OR_RETURN(Event e, engine_->Get(req.key()));
+  ToProto(e, resp->mutable_event());
+  return rdb::Status::OK();
 }
 
 grpc::ServerUnaryReactor* EventStoreService::ReadStream(grpc::CallbackServerContext* ctx,
                                                         const pb::ReadStreamRequest* req,
                                                         pb::ReadStreamResponse* resp) {
-  return Inline(Method::kReadStream, ctx, [&]() -> rdb::Status {
-    RDB_RETURN_IF_ERROR(ValidateRequestKey(req->key()));
-    ReadStreamRequest r;
-    r.key = req->key();
-    r.from_version = req->from_version();
-    switch (req->direction()) {
-      case pb::DIRECTION_UNSPECIFIED:
-      case pb::DIRECTION_FORWARD:
-        r.direction = Direction::kForward;
-        break;
-      case pb::DIRECTION_BACKWARD:
-        r.direction = Direction::kBackward;
-        break;
-      default:
-        return rdb::Status::InvalidArgument("unknown direction " +
-                                            std::to_string(static_cast<int>(req->direction())));
-    }
-    RDB_ASSIGN_OR_RETURN(r.limit, ConvertReadLimit(req->limit()));
-    RDB_ASSIGN_OR_RETURN(ReadResult result, engine_->ReadStream(r));
-    if (result.events.empty()) {
-      // An absent key (no events at all) is NOT_FOUND; a key with history past the range is not.
-      RDB_ASSIGN_OR_RETURN(KeyState state, engine_->GetKeyState(req->key()));
-      if (state.version == 0) return rdb::Status::NotFound("key not found");
-    }
-    for (const Event& e : result.events) ToProto(e, resp->add_events());
-    resp->set_next_version(result.next);
-    return rdb::Status::OK();
-  });
+  if (view_ == nullptr) {
+    return Inline(Method::kReadStream, ctx, [&]() -> rdb::Status {
+      RDB_RETURN_IF_ERROR(ValidateRequestKey(req->key()));
+      return ReadStreamLocal(*req, resp);
+    });
+  }
+  return RoutedRead(
+      Method::kReadStream, ctx, req->key(), [&] { return ReadStreamLocal(*req, resp); },
+      [&](uint32_t group, Forwarder::Done done) {
+        forwarder_->ReadStream(group, ctx, req, resp, std::move(done));
+      });
+}
+
+rdb::Status EventStoreService::ReadStreamLocal(const pb::ReadStreamRequest& req,
+                                               pb::ReadStreamResponse* resp) {
+  ReadStreamRequest r;
+  r.key = req.key();
+  r.from_version = req.from_version();
+  switch (req.direction()) {
+    case pb::DIRECTION_UNSPECIFIED:
+    case pb::DIRECTION_FORWARD:
+      r.direction = Direction::kForward;
+      break;
+    case pb::DIRECTION_BACKWARD:
+      r.direction = Direction::kBackward;
+      break;
+    default:
+      return rdb::Status::InvalidArgument("unknown direction " +
+                                          std::to_string(static_cast<int>(req.direction())));
+  }
+  RDB_ASSIGN_OR_RETURN(r.limit, ConvertReadLimit(req.limit()));
+  RDB_ASSIGN_OR_RETURN(ReadResult result, engine_->ReadStream(r));
+  if (result.events.empty()) {
+    // An absent key (no events at all) is NOT_FOUND; a key with history past the range is not.
+    RDB_ASSIGN_OR_RETURN(KeyState state, engine_->GetKeyState(req.key()));
+    if (state.version == 0) return rdb::Status::NotFound("key not found");
+  }
+  for (const Event& e : result.events) ToProto(e, resp->add_events());
+  resp->set_next_version(result.next);
+  return rdb::Status::OK();
 }
 
 grpc::ServerUnaryReactor* EventStoreService::ReadAll(grpc::CallbackServerContext* ctx,
@@ -277,11 +374,33 @@ grpc::ServerUnaryReactor* EventStoreService::Status(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* EventStoreService::CommitGroupPosition(
     grpc::CallbackServerContext* ctx, const pb::CommitGroupPositionRequest* req,
     pb::CommitGroupPositionResponse* resp) {
-  if (options_.cluster != nullptr) {
-    return Inline(Method::kCommitGroupPosition, ctx,
-                  [] { return rdb::Status::Unavailable(kClusterWritesUnavailable); });
+  Route r = RouteOf(cdc::GroupStore::Key(req->group()), *ctx);
+  if (r.local) return cdc_->CommitGroupPosition(ctx, req, resp);
+  auto call = std::make_shared<Call>(this, Method::kCommitGroupPosition, ctx);
+  if (!call->Admitted()) return call->reactor();
+  if (!r.refusal.ok()) {
+    call->Finish(r.refusal);
+  } else {
+    forwarder_->CommitGroupPosition(r.group, ctx, req, resp,
+                                    [call](const grpc::Status& s) { call->FinishGrpc(s); });
   }
-  return cdc_->CommitGroupPosition(ctx, req, resp);
+  return call->reactor();
+}
+
+grpc::ServerUnaryReactor* EventStoreService::DeleteGroup(grpc::CallbackServerContext* ctx,
+                                                         const pb::DeleteGroupRequest* req,
+                                                         pb::DeleteGroupResponse* resp) {
+  Route r = RouteOf(cdc::GroupStore::Key(req->group()), *ctx);
+  if (r.local) return cdc_->DeleteGroup(ctx, req, resp);
+  auto call = std::make_shared<Call>(this, Method::kDeleteGroup, ctx);
+  if (!call->Admitted()) return call->reactor();
+  if (!r.refusal.ok()) {
+    call->Finish(r.refusal);
+  } else {
+    forwarder_->DeleteGroup(r.group, ctx, req, resp,
+                            [call](const grpc::Status& s) { call->FinishGrpc(s); });
+  }
+  return call->reactor();
 }
 
 namespace {

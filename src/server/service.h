@@ -9,16 +9,27 @@
 // engine's async path and are finished by the commit leader once durable; reads run inline on the
 // gRPC thread that received them (they are short). The change-data-capture methods forward to
 // CdcService. Thread-safety: all methods may run concurrently; the engine is thread-safe.
+//
+// Cluster mode (a ClusterView): Append, Delete, Get, ReadStream, CommitGroupPosition and
+// DeleteGroup are routed by their key (consumer groups by their system key "$group/<name>") with
+// cluster::GroupOfKey. This node serves them when it is leader 1 of the key's group; otherwise
+// the Forwarder sends them to that group's leader 1 and returns its answer verbatim. A request
+// that was itself forwarded (metadata rdb-forwarded) and is not ours is refused with UNAVAILABLE
+// "node X is not leader 1 of group g; retry": never a second hop. ReadAll, Subscribe, ListGroups,
+// Status and ListMembers are served by this node.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <string_view>
 
 #include "cluster/membership.h"
 #include "engine/engine.h"
 #include "rdeebee/v1/rdeebee.grpc.pb.h"
 #include "server/cdc_service.h"
+#include "server/forwarder.h"
 #include "server/metrics.h"
 #include "server/validation.h"
 
@@ -30,18 +41,21 @@ struct ServiceOptions {
   std::string data_dir;
   std::string fsync;    // for Status
   std::string address;  // host:port served on (ListMembers in single-node mode)
-  // Cluster mode when set (not owned; outlives the service). Writes are refused with UNAVAILABLE
-  // until replication exists (issue 6); reads and Status use the local engine.
+  // Cluster mode when set (not owned; outlives the service): requests are routed (above).
   cluster::Membership* cluster = nullptr;
+  // The cluster shape's group count; required in cluster mode (while 0, routed requests fail
+  // with UNAVAILABLE).
+  uint32_t groups = 0;
+  // Routing's view of the cluster (not owned; outlives the service). Null: the view of
+  // `cluster`. Tests set it to route without etcd.
+  ClusterView* cluster_view = nullptr;
+  ForwarderOptions forwarder;
 };
-
-// The refusal of every write in cluster mode, until replication is built.
-inline constexpr char kClusterWritesUnavailable[] =
-    "cluster writes need replication, which is not built yet (issue 6)";
 
 class EventStoreService final : public ::rdeebee::v1::EventStore::CallbackService {
  public:
   EventStoreService(Engine* engine, Metrics* metrics, CdcService* cdc, ServiceOptions options);
+  ~EventStoreService() override;  // stops the forwarder (waits for forwarded calls)
 
   // New requests get UNAVAILABLE from now on (graceful shutdown).
   void StartDraining() { draining_.store(true); }
@@ -84,9 +98,7 @@ class EventStoreService final : public ::rdeebee::v1::EventStore::CallbackServic
                                         ::rdeebee::v1::ListMembersResponse* resp) override;
   grpc::ServerUnaryReactor* DeleteGroup(grpc::CallbackServerContext* ctx,
                                         const ::rdeebee::v1::DeleteGroupRequest* req,
-                                        ::rdeebee::v1::DeleteGroupResponse* resp) override {
-    return cdc_->DeleteGroup(ctx, req, resp);
-  }
+                                        ::rdeebee::v1::DeleteGroupResponse* resp) override;
 
  private:
   class Call;
@@ -94,10 +106,33 @@ class EventStoreService final : public ::rdeebee::v1::EventStore::CallbackServic
   template <typename Fn>
   grpc::ServerUnaryReactor* Inline(Method method, grpc::CallbackServerContext* ctx, Fn&& fn);
 
+  // Where a request for key goes in cluster mode.
+  struct Route {
+    bool local = true;  // serve it here
+    uint32_t group = 0;
+    rdb::Status refusal;  // not local and not OK: refuse with it; not local and OK: forward
+  };
+  Route RouteOf(std::string_view key, const grpc::CallbackServerContext& ctx) const;
+  // False when key's request is served here. Else finishes call with the refusal, or hands it to
+  // forward(group, done) and returns true.
+  template <typename Forward>
+  bool Routed(const std::shared_ptr<Call>& call, const grpc::CallbackServerContext& ctx,
+              std::string_view key, Forward&& forward);
+  // Get and ReadStream: admission, key validation, routing, then serve() inline if local.
+  template <typename Serve, typename Forward>
+  grpc::ServerUnaryReactor* RoutedRead(Method method, grpc::CallbackServerContext* ctx,
+                                       const std::string& key, Serve&& serve, Forward&& forward);
+  rdb::Status GetLocal(const ::rdeebee::v1::GetRequest& req, ::rdeebee::v1::GetResponse* resp);
+  rdb::Status ReadStreamLocal(const ::rdeebee::v1::ReadStreamRequest& req,
+                              ::rdeebee::v1::ReadStreamResponse* resp);
+
   Engine* engine_;
   Metrics* metrics_;
   CdcService* cdc_;
   ServiceOptions options_;
+  std::unique_ptr<ClusterView> own_view_;  // the view of options_.cluster, if no view was given
+  ClusterView* view_ = nullptr;            // null in single-node mode
+  std::unique_ptr<Forwarder> forwarder_;   // cluster mode only
   uint64_t start_us_;
   std::atomic<uint32_t> in_flight_{0};
   std::atomic<bool> draining_{false};
