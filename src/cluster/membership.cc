@@ -257,11 +257,13 @@ Status Membership::Register() {
 void Membership::OnElection(const std::vector<etcd::Candidate>& candidates) {
   std::map<std::string, int64_t> now;
   std::map<int64_t, std::string> names;
+  std::vector<Candidate> ordered;
   for (const etcd::Candidate& c : candidates) {
     auto reg = RegistrationFromJson(c.key, c.value);
     if (!reg.ok()) continue;
     now[c.key] = reg->id;
     names[reg->id] = reg->node;
+    ordered.push_back({c.key, *reg, c.create_revision});
   }
   std::vector<int64_t> departed;
   Role role = Role::kJoining;
@@ -278,6 +280,7 @@ void Membership::OnElection(const std::vector<etcd::Candidate>& candidates) {
     role_ = role;
     epoch_ = epoch;
     candidates_ = std::move(now);
+    ordered_ = std::move(ordered);
     if (stop_) return;
   }
   if (role == Role::kLeader1 && !departed.empty()) AdvertiseVacancies(departed);
@@ -406,6 +409,25 @@ int64_t Membership::epoch() const {
 Result<std::vector<MemberInfo>> Membership::ListMembers() {
   RDB_ASSIGN_OR_RETURN(etcd::GetResult got, client_->GetPrefix(layout_.GroupsPrefix()));
   return BuildRoster(layout_, got.kvs);
+}
+
+}  // namespace rdb::cluster
+
+namespace rdb::cluster {
+
+std::vector<Membership::Candidate> Membership::candidates() const {
+  absl::MutexLock lock(&mu_);
+  return ordered_;
+}
+
+void Membership::RequestRejoin() {
+  absl::MutexLock lock(&mu_);
+  lease_lost_ = true;
+}
+
+std::string Membership::election_key() const {
+  absl::MutexLock lock(&mu_);
+  return election_key_;
 }
 
 }  // namespace rdb::cluster

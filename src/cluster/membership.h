@@ -77,6 +77,22 @@ class Membership {
   // timeout; kUnavailable when etcd does not answer).
   Result<std::vector<MemberInfo>> ListMembers();
 
+  // This group's candidates as the election observer last saw them, in election order (the first
+  // is leader 1, the second leader 2), and this node's own election key (empty before it
+  // campaigned). Replication follows them.
+  struct Candidate {
+    std::string key;  // election key
+    Registration registration;
+    int64_t create_revision = 0;
+  };
+  std::vector<Candidate> candidates() const;
+  // Leaves the election and campaigns again (at the back of the line, with a new lease) on the
+  // refresh thread's next round: a leader that may no longer write in its epoch calls it.
+  void RequestRejoin();
+  std::string election_key() const;
+  // The etcd client this node's membership uses (valid until the Membership is destroyed).
+  etcd::Client* etcd_client() const { return client_.get(); }
+
  private:
   explicit Membership(MembershipOptions options);
   Status CheckShape();
@@ -106,6 +122,7 @@ class Membership {
   Role role_ ABSL_GUARDED_BY(mu_) = Role::kJoining;
   int64_t epoch_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, int64_t> candidates_ ABSL_GUARDED_BY(mu_);  // election key -> id
+  std::vector<Candidate> ordered_ ABSL_GUARDED_BY(mu_);
   uint64_t published_seq_ ABSL_GUARDED_BY(mu_) = 0;
   bool lease_lost_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

@@ -232,5 +232,18 @@ TEST_F(ClusterCommitTest, TruncationDropsTheEpochsItCutAndTheHistorySurvivesRest
   EXPECT_EQ(engine_->Get("k")->payload, "c");
 }
 
+TEST_F(ClusterCommitTest, AFollowerTakesRecordsAfterARestart) {
+  // Regression: the local sequencer's reservation runs 2^20 seqs ahead of the log after a
+  // restart; replicated records must be checked against the log's end, not against it.
+  Open();
+  ASSERT_TRUE(ApplyReplicated(Body("k", 2048, 1, 5, "a")).ok());
+  ASSERT_TRUE(engine_->Close().ok());
+  Open();
+  Status s = ApplyReplicated(Body("k", 3072, 2, 5, "b"));
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(ApplyReplicated(Body("k", 3072, 3, 5, "again")).code(), Code::kFailedPrecondition);
+  EXPECT_EQ(engine_->Get("k")->payload, "b");
+}
+
 }  // namespace
 }  // namespace rdb

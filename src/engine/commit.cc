@@ -245,12 +245,15 @@ Status Engine::Impl::PrepareWrite(GroupState* g, PendingWrite* w, uint64_t now_m
                                         std::to_string(kv->latest.version))
           .WithActualVersion(kv->latest.version);
     }
-    if (rec.first_seq <= sequencer_->last_issued() || rec.events.empty()) {
+    // Above the log's end (not the local sequencer's reservation, which runs ahead of it after a
+    // restart, and past records a truncation removed).
+    const uint64_t end = std::max(log_->last_seq(), g->replicated_last);
+    if (rec.first_seq <= end || rec.events.empty()) {
       return Status::FailedPrecondition("replicated record seq " + std::to_string(rec.first_seq) +
-                                        " is not above the last seq " +
-                                        std::to_string(sequencer_->last_issued()));
+                                        " is not above the log's last seq " + std::to_string(end));
     }
     RDB_RETURN_IF_ERROR(sequencer_->Advance(rec.last_seq()));
+    g->replicated_last = rec.last_seq();
     kv->latest = {rec.last_version(), rec.events.back().kind, {rec.last_seq(), {}, 0}};
     kv->written_in_group = true;
   } else {

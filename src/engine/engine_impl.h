@@ -89,6 +89,7 @@ class Engine::Impl {
     std::unordered_map<std::string, KeyView> keys;
     std::unordered_map<std::string, index::IdempotencyEntry> ids;  // IdempotencyKey -> entry
     // Cluster leader: the seqs the hook granted this group (next to hand out, and the epoch).
+    uint64_t replicated_last = 0;  // last seq of the group's replicated records so far
     bool granted = false;
     uint64_t next_seq = 0;
     uint64_t epoch = 0;

@@ -14,7 +14,10 @@
 #include <cstdio>
 #include <thread>
 
+#include "cluster/cluster_node.h"
 #include "cluster/membership.h"
+#include "cluster/replication_service.h"
+#include "cluster/sequencer.h"
 #include "engine/engine.h"
 #include "etcd/client.h"
 #include "server/http_server.h"
@@ -65,9 +68,6 @@ rdb::Status StartMembership(const ServerConfig& config, Engine* engine,
   spdlog::info("joining cluster {} via etcd {} as node {} ({})", config.dbname, config.etcd,
                mo.node, mo.address);
   RDB_ASSIGN_OR_RETURN(*out, cluster::Membership::Start(std::move(mo)));
-  spdlog::warn(
-      "cluster mode: writes are refused with UNAVAILABLE until replication is built "
-      "(issue 6); reads and Status use this node's local data");
   return rdb::Status::OK();
 }
 
@@ -76,7 +76,9 @@ rdb::Status StartMembership(const ServerConfig& config, Engine* engine,
 struct Server::Impl {
   ServerConfig config;
   std::unique_ptr<Engine> engine;
-  std::unique_ptr<cluster::Membership> membership;  // cluster mode only
+  std::unique_ptr<cluster::Membership> membership;           // cluster mode only
+  std::unique_ptr<cluster::ReplicationService> replication;  // cluster mode: the member's end
+  std::unique_ptr<cluster::ClusterNode> cluster_node;        // cluster mode: leader 1's write path
   std::unique_ptr<Metrics> metrics;
   std::unique_ptr<CdcService> cdc;
   std::unique_ptr<EventStoreService> service;
@@ -105,6 +107,11 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
   eo.block_cache_bytes = config.block_cache_bytes;
   eo.compression = config.compression;
   eo.commit_queue_max = config.commit_queue_max;
+  if (!config.etcd.empty()) {
+    // Client appends only through leader 1's commit hook; one etcd seq batch per group commit.
+    eo.cluster = true;
+    eo.group_commit_events_max = cluster::kSeqsPerRevision;
+  }
   spdlog::info("opening data directory {} (fsync {})", config.data_dir, FsyncName(config.fsync));
   auto opened = Engine::Open(eo);
   if (!opened.ok()) return opened.status();
@@ -128,6 +135,7 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
   so.fsync = FsyncName(config.fsync);
   so.address = config.ListenAddress();
   so.cluster = impl->membership.get();
+  so.groups = config.groups;
   impl->cdc = std::make_unique<CdcService>(engine, impl->metrics.get(), CdcOptions{});
   impl->service =
       std::make_unique<EventStoreService>(engine, impl->metrics.get(), impl->cdc.get(), so);
@@ -138,6 +146,11 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
   std::string address = config.ListenAddress();
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &impl->selected_port);
   builder.RegisterService(impl->service.get());
+  if (impl->membership) {
+    impl->replication = std::make_unique<cluster::ReplicationService>(
+        engine, impl->membership->group(), impl->membership->node());
+    builder.RegisterService(impl->replication.get());
+  }
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.grpc_receive_bytes_max()));
   builder.SetMaxSendMessageSize(static_cast<int>(kReadBytesMax + (4u << 20)));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
@@ -152,6 +165,13 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
                                     " (address in use or not available)");
   }
   impl->grpc_server->GetHealthCheckService()->SetServingStatus(true);
+  if (impl->membership) {
+    cluster::ClusterNodeOptions co;
+    co.dbname = config.dbname;
+    co.writes = config.writes;
+    impl->cluster_node = std::make_unique<cluster::ClusterNode>(engine, impl->membership.get(), co);
+    impl->cluster_node->Start();
+  }
 
   if (config.metrics_port != 0) {
     Metrics* m = impl->metrics.get();
@@ -159,6 +179,7 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
                                               [m] { return m->Render(); });
     rdb::Status st = impl->http->Start();
     if (!st.ok()) {
+      if (impl->cluster_node) impl->cluster_node->Stop();
       impl->grpc_server->Shutdown();
       impl->grpc_server->Wait();
       if (impl->membership) impl->membership->Stop();
@@ -179,6 +200,8 @@ rdb::Status Server::Shutdown() {
   s.grpc_server->GetHealthCheckService()->SetServingStatus(false);
   // Resign at once, so leader 2 of the group takes over without waiting for the lease.
   if (s.membership) s.membership->Stop();
+  // No longer leader 1: client appends are refused from here on (in-flight ones fail).
+  if (s.cluster_node) s.cluster_node->Stop();
   s.service->StartDraining();
   spdlog::info("shutting down: {} requests in flight, waiting up to {} ms", s.service->in_flight(),
                s.config.shutdown_grace_ms);

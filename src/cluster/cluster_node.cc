@@ -1,0 +1,134 @@
+#include "cluster/cluster_node.h"
+
+#include <spdlog/spdlog.h>
+
+namespace rdb::cluster {
+
+ClusterNode::ClusterNode(Engine* engine, Membership* membership, ClusterNodeOptions options)
+    : engine_(engine), membership_(membership), options_(std::move(options)) {}
+
+ClusterNode::~ClusterNode() { Stop(); }
+
+void ClusterNode::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void ClusterNode::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stop_ && !thread_.joinable()) return;
+    stop_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+  StepDown("shutting down");
+}
+
+void ClusterNode::Run() {
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Milliseconds(options_.poll_interval_ms));
+      if (stop_) return;
+    }
+    Step();
+  }
+}
+
+std::vector<ReplicaPeer> ClusterNode::Peers(
+    const std::vector<Membership::Candidate>& candidates) const {
+  std::vector<ReplicaPeer> peers;
+  for (const auto& c : candidates) {
+    if (c.registration.id == membership_->id()) continue;
+    peers.push_back({c.registration.id, c.registration.node, c.registration.address});
+  }
+  return peers;
+}
+
+void ClusterNode::Step() {
+  const std::vector<Membership::Candidate> candidates = membership_->candidates();
+  const std::string my_key = membership_->election_key();
+  const bool first = !candidates.empty() && !my_key.empty() && candidates.front().key == my_key;
+  const uint64_t epoch = first ? static_cast<uint64_t>(candidates.front().create_revision) : 0;
+  const uint64_t leading = leading_epoch_.load();
+  if (leading != 0) {
+    if (hook_->failed()) {
+      StepDown("a group commit could not be replicated in this epoch");
+      membership_->RequestRejoin();
+      return;
+    }
+    if (!first || epoch != leading || membership_->role() != Role::kLeader1) {
+      StepDown("deposed");
+      return;
+    }
+    std::vector<ReplicaPeer> peers = Peers(candidates);
+    if (peers != peers_) {
+      peers_ = peers;
+      replicator_->SetPeers(peers_);
+    }
+    return;
+  }
+  if (first && epoch > last_led_epoch_ && membership_->role() == Role::kLeader1) {
+    BecomeLeader(epoch, my_key);
+  }
+}
+
+void ClusterNode::BecomeLeader(uint64_t epoch, const std::string& election_key) {
+  EtcdSequencerOptions so;
+  so.dbname = options_.dbname;
+  so.group = membership_->group();
+  so.election_key = election_key;
+  so.epoch = static_cast<int64_t>(epoch);
+  so.floor = engine_->last_seq();
+  sequencer_ = std::make_unique<EtcdSequencer>(membership_->etcd_client(), so);
+  ReplicatorOptions ro;
+  ro.group = membership_->group();
+  ro.epoch = epoch;
+  ro.node = membership_->node();
+  ro.writes = options_.writes;
+  Membership* m = membership_;
+  std::atomic<uint64_t>* leading = &leading_epoch_;
+  ro.still_leader = [m, leading, epoch] {
+    return leading->load() == epoch && m->role() == Role::kLeader1 &&
+           static_cast<uint64_t>(m->epoch()) == epoch;
+  };
+  auto replicator = std::make_unique<Replicator>(engine_, ro);
+  peers_ = Peers(membership_->candidates());
+  replicator->SetPeers(peers_);
+  {
+    absl::MutexLock lock(&mu_);
+    replicator_ = std::move(replicator);
+  }
+  hook_ = std::make_unique<LeaderHook>(sequencer_.get(), replicator_.get(), epoch);
+  last_led_epoch_ = epoch;
+  leading_epoch_.store(epoch);
+  engine_->SetCommitHook(hook_.get());
+  spdlog::info(
+      "cluster: leader 1 of group {} in epoch {} (log ends at seq {}, last epoch {}); "
+      "replicating to {} members, {} must hold each write",
+      membership_->group(), epoch, engine_->last_seq(), engine_->last_epoch(), peers_.size(),
+      options_.writes);
+}
+
+void ClusterNode::StepDown(const char* why) {
+  const uint64_t epoch = leading_epoch_.exchange(0);
+  if (epoch == 0) return;
+  // Order: a blocked Replicate sees leading_epoch_ change and gives up; then the hook can go.
+  if (replicator_) replicator_->Stop();
+  engine_->SetCommitHook(nullptr);
+  {
+    absl::MutexLock lock(&mu_);
+    replicator_.reset();
+  }
+  hook_.reset();
+  sequencer_.reset();
+  peers_.clear();
+  spdlog::info("cluster: no longer leader 1 of group {} (epoch {}): {}", membership_->group(),
+               epoch, why);
+}
+
+std::vector<Replicator::PeerState> ClusterNode::peer_states() const {
+  absl::MutexLock lock(&mu_);
+  return replicator_ ? replicator_->peer_states() : std::vector<Replicator::PeerState>{};
+}
+
+}  // namespace rdb::cluster

@@ -1,0 +1,70 @@
+// ClusterNode: turns this node's role in its group into the engine's write path
+// (docs/design/replication.md). A thread follows the Membership's view of the election: when this
+// node becomes leader 1 of epoch E it opens an EtcdSequencer fenced by E (floor: the engine's last
+// seq), a Replicator to the other members in election order, and installs the LeaderHook in the
+// engine; when it is deposed (or its hook failed) it removes the hook, so client appends are
+// refused again, and never leads in that epoch again. While it leads, member changes (a new
+// leader 2, a member gone or back) go to the Replicator.
+//
+// Thread-safety: Start/Stop from one thread; the rest is internal.
+#pragma once
+
+#include <absl/synchronization/mutex.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "cluster/membership.h"
+#include "cluster/replicator.h"
+#include "cluster/sequencer.h"
+#include "engine/engine.h"
+
+namespace rdb::cluster {
+
+struct ClusterNodeOptions {
+  std::string dbname;
+  uint32_t writes = 2;
+  int64_t poll_interval_ms = 20;
+};
+
+class ClusterNode {
+ public:
+  // engine and membership outlive the ClusterNode.
+  ClusterNode(Engine* engine, Membership* membership, ClusterNodeOptions options);
+  ~ClusterNode();  // Stop()
+  ClusterNode(const ClusterNode&) = delete;
+  ClusterNode& operator=(const ClusterNode&) = delete;
+
+  void Start();
+  // Steps down (removes the hook: appends in progress fail) and stops the thread. Idempotent.
+  void Stop();
+
+  // The epoch this node leads in, 0 when it does not.
+  uint64_t leading_epoch() const { return leading_epoch_.load(); }
+  std::vector<Replicator::PeerState> peer_states() const;
+
+ private:
+  void Run();
+  void Step();
+  void BecomeLeader(uint64_t epoch, const std::string& election_key);
+  void StepDown(const char* why);
+  std::vector<ReplicaPeer> Peers(const std::vector<Membership::Candidate>& candidates) const;
+
+  Engine* const engine_;
+  Membership* const membership_;
+  const ClusterNodeOptions options_;
+  std::atomic<uint64_t> leading_epoch_{0};
+  uint64_t last_led_epoch_ = 0;  // never lead again in an epoch at or below it
+  std::unique_ptr<EtcdSequencer> sequencer_;
+  std::unique_ptr<Replicator> replicator_;
+  std::unique_ptr<LeaderHook> hook_;
+  std::vector<ReplicaPeer> peers_;
+  mutable absl::Mutex mu_;  // guards replicator_ for peer_states() and stop_
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace rdb::cluster
