@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cluster/recovery.h"
+
 namespace rdb::cluster {
 
 ClusterNode::ClusterNode(Engine* engine, Membership* membership, ClusterNodeOptions options)
@@ -67,12 +69,31 @@ void ClusterNode::Step() {
     }
     return;
   }
+  // Remember whether this node is leader 2 of a live epoch: if leader 1 goes, it holds everything.
+  if (candidates.size() >= 2 && candidates[1].key == my_key) {
+    was_leader2_ = true;
+  } else if (!first) {
+    was_leader2_ = false;
+  }
   if (first && epoch > last_led_epoch_ && membership_->role() == Role::kLeader1) {
-    BecomeLeader(epoch, my_key);
+    (void)BecomeLeader(epoch, my_key);
   }
 }
 
-void ClusterNode::BecomeLeader(uint64_t epoch, const std::string& election_key) {
+bool ClusterNode::BecomeLeader(uint64_t epoch, const std::string& election_key) {
+  RecoveryOptions rec;
+  rec.group = membership_->group();
+  rec.answers_needed = was_leader2_ ? 1 : options_.reads;
+  auto recovered = RecoverTail(engine_, Peers(membership_->candidates()), rec);
+  if (!recovered.ok()) {
+    if (recovered.status().ToString() != last_recovery_error_) {
+      spdlog::warn("cluster: cannot lead group {} in epoch {} yet: {}", membership_->group(), epoch,
+                   recovered.status().ToString());
+      last_recovery_error_ = recovered.status().ToString();
+    }
+    return false;
+  }
+  last_recovery_error_.clear();
   EtcdSequencerOptions so;
   so.dbname = options_.dbname;
   so.group = membership_->group();
@@ -103,10 +124,12 @@ void ClusterNode::BecomeLeader(uint64_t epoch, const std::string& election_key) 
   leading_epoch_.store(epoch);
   engine_->SetCommitHook(hook_.get());
   spdlog::info(
-      "cluster: leader 1 of group {} in epoch {} (log ends at seq {}, last epoch {}); "
-      "replicating to {} members, {} must hold each write",
-      membership_->group(), epoch, engine_->last_seq(), engine_->last_epoch(), peers_.size(),
+      "cluster: leader 1 of group {} in epoch {} (log ends at seq {}, last epoch {}; "
+      "{} of {} needed tails read{}); replicating to {} members, {} must hold each write",
+      membership_->group(), epoch, engine_->last_seq(), engine_->last_epoch(), recovered->answers,
+      rec.answers_needed, was_leader2_ ? ", promoted from leader 2" : "", peers_.size(),
       options_.writes);
+  return true;
 }
 
 void ClusterNode::StepDown(const char* why) {

@@ -3,7 +3,9 @@
 // node becomes leader 1 of epoch E it opens an EtcdSequencer fenced by E (floor: the engine's last
 // seq), a Replicator to the other members in election order, and installs the LeaderHook in the
 // engine; when it is deposed (or its hook failed) it removes the hook, so client appends are
-// refused again, and never leads in that epoch again. While it leads, member changes (a new
+// refused again, and never leads in that epoch again. Before it leads, it recovers the tail of its
+// log from the other members (recovery.h): from `reads` of them, this one included, unless it was
+// leader 2 of the previous epoch. While it leads, member changes (a new
 // leader 2, a member gone or back) go to the Replicator.
 //
 // Thread-safety: Start/Stop from one thread; the rest is internal.
@@ -26,6 +28,7 @@ namespace rdb::cluster {
 
 struct ClusterNodeOptions {
   std::string dbname;
+  uint32_t reads = 2;
   uint32_t writes = 2;
   int64_t poll_interval_ms = 20;
 };
@@ -49,7 +52,8 @@ class ClusterNode {
  private:
   void Run();
   void Step();
-  void BecomeLeader(uint64_t epoch, const std::string& election_key);
+  // False (and this node does not lead yet) while tail recovery cannot reach enough members.
+  bool BecomeLeader(uint64_t epoch, const std::string& election_key);
   void StepDown(const char* why);
   std::vector<ReplicaPeer> Peers(const std::vector<Membership::Candidate>& candidates) const;
 
@@ -58,6 +62,10 @@ class ClusterNode {
   const ClusterNodeOptions options_;
   std::atomic<uint64_t> leading_epoch_{0};
   uint64_t last_led_epoch_ = 0;  // never lead again in an epoch at or below it
+  // This node was leader 2 of the epoch that just ended: it holds every acknowledged write, so
+  // its promotion needs no quorum of tails (only what reachable members have beyond it).
+  bool was_leader2_ = false;
+  std::string last_recovery_error_;
   std::unique_ptr<EtcdSequencer> sequencer_;
   std::unique_ptr<Replicator> replicator_;
   std::unique_ptr<LeaderHook> hook_;

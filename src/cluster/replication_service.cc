@@ -63,6 +63,35 @@ class AppendBarrier {
 
 }  // namespace
 
+Status ApplyReplicatedBodies(Engine* engine, const std::vector<std::string>& bodies) {
+  if (bodies.empty()) return Status::OK();
+  AppendBarrier barrier(bodies.size());
+  for (const std::string& body : bodies) engine->AppendReplicatedAsync(body, barrier.Callback());
+  return barrier.Wait();
+}
+
+Result<std::vector<std::string>> ReadCommittedBodies(Engine* engine, uint64_t after,
+                                                     uint64_t* last) {
+  RDB_ASSIGN_OR_RETURN(auto reader, engine->NewLogReader(after + 1));
+  std::vector<std::string> bodies;
+  size_t bytes = 0;
+  ReadRecord rr;
+  while (bodies.size() < kReplicateRecordsMax && bytes < kReplicateBytesMax / 2) {
+    RDB_ASSIGN_OR_RETURN(bool more, reader->Next(&rr));
+    if (!more) break;
+    if (rr.record.first_seq <= after) {
+      return Status::Corruption("log record at seq " + std::to_string(rr.record.first_seq) +
+                                " straddles seq " + std::to_string(after));
+    }
+    std::string body;
+    EncodeRecordBody(rr.record, &body);
+    bytes += body.size();
+    bodies.push_back(std::move(body));
+    *last = rr.record.last_seq();
+  }
+  return bodies;
+}
+
 ReplicationService::ReplicationService(Engine* engine, uint32_t group, std::string node)
     : engine_(engine), group_(group), node_(std::move(node)) {}
 
@@ -105,11 +134,8 @@ grpc::Status ReplicationService::Apply(const pb::Append& append) {
                   "member " + node_ + "'s log ends at seq " + std::to_string(end) +
                       " but the Append follows seq " + std::to_string(append.prev_seq()));
   }
-  AppendBarrier barrier(static_cast<size_t>(append.records_size()));
-  for (const std::string& body : append.records()) {
-    engine_->AppendReplicatedAsync(body, barrier.Callback());
-  }
-  Status s = barrier.Wait();
+  Status s = ApplyReplicatedBodies(
+      engine_, std::vector<std::string>(append.records().begin(), append.records().end()));
   if (!s.ok()) return FromStatus(s, "member " + node_ + " cannot apply the Append");
   return grpc::Status::OK;
 }
@@ -167,6 +193,35 @@ grpc::Status ReplicationService::Replicate(
     }
     if (ctx->IsCancelled()) return grpc::Status::CANCELLED;
   }
+  return grpc::Status::OK;
+}
+
+}  // namespace rdb::cluster
+
+namespace rdb::cluster {
+
+grpc::Status ReplicationService::Tail(grpc::ServerContext*, const pb::TailRequest* req,
+                                      pb::TailResponse* resp) {
+  if (req->group() != group_) {
+    return Refuse(grpc::StatusCode::FAILED_PRECONDITION,
+                  "member " + node_ + " is in group " + std::to_string(group_));
+  }
+  resp->set_last_seq(engine_->last_seq());
+  resp->set_last_epoch(engine_->last_epoch());
+  resp->set_epoch_end_seq(engine_->EpochEndSeq(req->epoch()));
+  return grpc::Status::OK;
+}
+
+grpc::Status ReplicationService::Fetch(grpc::ServerContext*, const pb::FetchRequest* req,
+                                       pb::FetchResponse* resp) {
+  if (req->group() != group_) {
+    return Refuse(grpc::StatusCode::FAILED_PRECONDITION,
+                  "member " + node_ + " is in group " + std::to_string(group_));
+  }
+  uint64_t last = 0;
+  auto bodies = ReadCommittedBodies(engine_, req->after_seq(), &last);
+  if (!bodies.ok()) return FromStatus(bodies.status(), "member " + node_ + " cannot read its log");
+  for (std::string& b : *bodies) resp->add_records(std::move(b));
   return grpc::Status::OK;
 }
 

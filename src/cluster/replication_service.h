@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "engine/engine.h"
 #include "rdeebee/internal/v1/replication.grpc.pb.h"
@@ -25,6 +26,14 @@ namespace rdb::cluster {
 inline constexpr size_t kReplicateRecordsMax = 1024;
 inline constexpr size_t kReplicateBytesMax = 8u << 20;
 
+// Applies record bodies (in seq order) to engine as replicated records; waits until all are
+// durable. The first failure, if any.
+Status ApplyReplicatedBodies(Engine* engine, const std::vector<std::string>& bodies);
+// Up to kReplicateRecordsMax committed records of engine's log whose first seq is above `after`
+// (at most about kReplicateBytesMax / 2 bytes), encoded; *last is the last one's last seq.
+Result<std::vector<std::string>> ReadCommittedBodies(Engine* engine, uint64_t after,
+                                                     uint64_t* last);
+
 class ReplicationService final : public ::rdeebee::internal::v1::Replication::Service {
  public:
   // engine outlives the service. `node` names this member in errors and logs.
@@ -34,6 +43,11 @@ class ReplicationService final : public ::rdeebee::internal::v1::Replication::Se
       grpc::ServerContext* ctx,
       grpc::ServerReaderWriter<::rdeebee::internal::v1::ReplicateResponse,
                                ::rdeebee::internal::v1::ReplicateRequest>* stream) override;
+
+  grpc::Status Tail(grpc::ServerContext* ctx, const ::rdeebee::internal::v1::TailRequest* req,
+                    ::rdeebee::internal::v1::TailResponse* resp) override;
+  grpc::Status Fetch(grpc::ServerContext* ctx, const ::rdeebee::internal::v1::FetchRequest* req,
+                     ::rdeebee::internal::v1::FetchResponse* resp) override;
 
   uint64_t newest_epoch() const;
 

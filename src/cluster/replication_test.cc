@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "cluster/recovery.h"
 #include "cluster/replication_service.h"
 #include "cluster/replicator.h"
 #include "tests/support/temp_dir.h"
@@ -249,6 +250,68 @@ TEST(Replication, ANewerEpochFencesTheOldLeaderOut) {
   EXPECT_EQ(a.engine->last_epoch(), 70u);
   old_leader.engine->SetCommitHook(nullptr);
   leader.engine->SetCommitHook(nullptr);
+}
+
+// A record as leader `epoch` would ship it.
+std::string Body(const std::string& key, uint64_t seq, uint64_t version, uint64_t epoch) {
+  LogRecord r;
+  r.epoch = epoch;
+  r.first_seq = seq;
+  r.first_version = version;
+  r.timestamp_ms = 1;
+  r.key = key;
+  r.events.push_back({EventKind::kPut, version == 1, "", "v" + std::to_string(seq)});
+  std::string body;
+  EncodeRecordBody(r, &body);
+  return body;
+}
+
+TEST(Replication, TailRecoveryCopiesWhatTheMostAdvancedMemberHolds) {
+  Member newcomer("n"), a("a"), b("b");
+  a.StartServer();
+  b.StartServer();
+  // a holds epochs 5 and 9; b only part of epoch 5; the would-be leader has an epoch-5 record
+  // (seq 2500) that a never got: an unacknowledged suffix.
+  ASSERT_TRUE(ApplyReplicatedBodies(a.engine.get(), {Body("k", 1024, 1, 5), Body("k", 2048, 2, 5),
+                                                     Body("k", 4096, 3, 9), Body("j", 5120, 1, 9)})
+                  .ok());
+  ASSERT_TRUE(ApplyReplicatedBodies(b.engine.get(), {Body("k", 1024, 1, 5)}).ok());
+  ASSERT_TRUE(
+      ApplyReplicatedBodies(newcomer.engine.get(),
+                            {Body("k", 1024, 1, 5), Body("k", 2048, 2, 5), Body("x", 2500, 1, 5)})
+          .ok());
+  RecoveryOptions o;
+  o.group = 0;
+  o.answers_needed = 3;
+  auto r = RecoverTail(newcomer.engine.get(), {a.peer(1), b.peer(2)}, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->answers, 3u);
+  EXPECT_EQ(r->truncated_after, 2048u);
+  EXPECT_EQ(r->fetched_records, 2u);
+  EXPECT_EQ(newcomer.Log(), a.Log());
+  EXPECT_EQ(newcomer.engine->last_epoch(), 9u);
+  EXPECT_EQ(newcomer.engine->Get("x").status().code(), Code::kNotFound);
+}
+
+TEST(Replication, TailRecoveryWithoutEnoughAnswersChangesNothing) {
+  Member newcomer("n"), a("a"), down("down");
+  a.StartServer();
+  down.StartServer();
+  const ReplicaPeer gone = down.peer(2);
+  down.StopServer();
+  ASSERT_TRUE(ApplyReplicatedBodies(a.engine.get(), {Body("k", 1024, 1, 5)}).ok());
+  RecoveryOptions o;
+  o.group = 0;
+  o.answers_needed = 3;
+  auto r = RecoverTail(newcomer.engine.get(), {a.peer(1), gone}, o);
+  EXPECT_EQ(r.status().code(), Code::kUnavailable) << r.status().ToString();
+  EXPECT_TRUE(newcomer.Log().empty());
+  // Promotion of leader 2 (one answer needed: its own) still takes what a reachable member has.
+  o.answers_needed = 1;
+  r = RecoverTail(newcomer.engine.get(), {a.peer(1), gone}, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->answers, 2u);
+  EXPECT_EQ(newcomer.Log(), a.Log());
 }
 
 }  // namespace

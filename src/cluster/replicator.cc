@@ -95,28 +95,6 @@ class Replicator::Link {
     }
   }
 
-  // Up to kReplicateRecordsMax committed records after `from` (exclusive), from this log.
-  Result<std::vector<std::string>> ReadCommitted(uint64_t after, uint64_t* last) {
-    RDB_ASSIGN_OR_RETURN(auto reader, r_->engine_->NewLogReader(after + 1));
-    std::vector<std::string> bodies;
-    size_t bytes = 0;
-    ReadRecord rr;
-    while (bodies.size() < kReplicateRecordsMax && bytes < kReplicateBytesMax / 2) {
-      RDB_ASSIGN_OR_RETURN(bool more, reader->Next(&rr));
-      if (!more) break;
-      if (rr.record.first_seq <= after) {
-        return Status::Corruption("log record at seq " + std::to_string(rr.record.first_seq) +
-                                  " straddles the member's end " + std::to_string(after));
-      }
-      std::string body;
-      EncodeRecordBody(rr.record, &body);
-      bytes += body.size();
-      bodies.push_back(std::move(body));
-      *last = rr.record.last_seq();
-    }
-    return bodies;
-  }
-
   Status Session() {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(kMessageBytesMax);
@@ -200,7 +178,7 @@ class Replicator::Link {
         }
       }
       if (next_end == sent) {  // behind the committed log: catch up from it
-        RDB_ASSIGN_OR_RETURN(auto bodies, ReadCommitted(sent, &next_end));
+        RDB_ASSIGN_OR_RETURN(auto bodies, ReadCommittedBodies(r_->engine_, sent, &next_end));
         if (bodies.empty()) continue;
         for (std::string& b : bodies) append->add_records(std::move(b));
       }

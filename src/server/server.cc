@@ -168,6 +168,7 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
   if (impl->membership) {
     cluster::ClusterNodeOptions co;
     co.dbname = config.dbname;
+    co.reads = config.reads;
     co.writes = config.writes;
     impl->cluster_node = std::make_unique<cluster::ClusterNode>(engine, impl->membership.get(), co);
     impl->cluster_node->Start();
