@@ -8,6 +8,8 @@
 #include <set>
 
 #include "cluster/cluster_fixture.h"
+#include "tests/support/history.h"
+#include "tests/support/linearizability.h"
 
 namespace rdb::test {
 namespace {
@@ -109,19 +111,25 @@ void ExpectHolds(const std::vector<pb::Event>& log, const std::vector<Acked>& ac
 
 // Background writers: each appends to keys key0..key9 with unique idempotency ids, retrying every
 // write through the given nodes until it is acknowledged (so no write is left unknown).
+// Every operation's invocation and completion goes into `history` (one logical append per id,
+// however many retries it took).
 class Writers {
  public:
-  Writers(std::vector<std::string> via, int threads = 3) : via_(std::move(via)) {
+  Writers(History* history, std::vector<std::string> via, int threads = 3)
+      : history_(history), via_(std::move(via)) {
     for (int w = 0; w < threads; w++) {
       threads_.emplace_back([this, w] {
         for (int i = 0; !stop_.load(); i++) {
           Acked a;
           const std::string key = "key" + std::to_string((w * 7 + i) % 10);
           const std::string id = "w" + std::to_string(w) + "-" + std::to_string(i);
+          const uint64_t op = history_->Invoke(w, Op::Append(key, id, Expected::Any(), id));
           if (!AppendWithRetry(via_, key, id, id, &a, 20000)) {
+            history_->Complete(op, Outcome::Unknown("not acknowledged within 20 s"));
             failed_++;
             return;
           }
+          history_->Complete(op, Outcome::Written(a.seq, a.version));
           std::lock_guard lock(mu_);
           acked_.push_back(a);
         }
@@ -150,11 +158,61 @@ class Writers {
   int failed() const { return failed_.load(); }
 
  private:
+  History* const history_;
   std::vector<std::string> via_;
   std::atomic<bool> stop_{false};
   std::atomic<int> failed_{0};
   std::mutex mu_;
   std::vector<Acked> acked_;
+  std::vector<std::thread> threads_;
+};
+
+// Background readers: Get of key0..key9 through each node in turn (a node forwards it to the
+// key's leader 1, which serves it only while it is sure to be leader 1), into `history`.
+class Readers {
+ public:
+  Readers(History* history, std::vector<std::string> via, int threads = 2)
+      : history_(history), via_(std::move(via)) {
+    for (int r = 0; r < threads; r++) {
+      threads_.emplace_back([this, r] {
+        for (int i = 0; !stop_.load(); i++) {
+          const std::string key = "key" + std::to_string((r * 3 + i) % 10);
+          const uint64_t op = history_->Invoke(100 + r, Op::Get(key));
+          pb::GetRequest req;
+          req.set_key(key);
+          pb::GetResponse resp;
+          grpc::Status s =
+              Call(via_[i % via_.size()], [&](pb::EventStore::Stub* st, grpc::ClientContext* ctx) {
+                return st->Get(ctx, req, &resp);
+              });
+          if (s.ok()) {
+            history_->Complete(op, Outcome::Value(resp.event().payload(), resp.event().version(),
+                                                  resp.event().seq()));
+            reads_++;
+          } else if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
+            history_->Complete(op, Outcome::NotFound());
+            reads_++;
+          } else {
+            history_->Complete(op, Outcome::Failed(Code::kUnavailable));
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        }
+      });
+    }
+  }
+  ~Readers() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+  int reads() const { return reads_.load(); }
+
+ private:
+  History* const history_;
+  std::vector<std::string> via_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> reads_{0};
   std::vector<std::thread> threads_;
 };
 
@@ -184,6 +242,22 @@ class ReplicationTest : public ClusterTest {
         },
         timeout_ms))
         << Describe(ms);
+  }
+  // The recorded history is linearizable per key, and the leader's final log has every
+  // acknowledged write and nothing never written (tests/support/linearizability.h).
+  void CheckHistory(const History& history, const std::string& leader) {
+    std::vector<RecordedEvent> final_log;
+    for (const pb::Event& e : LocalLog(S(leader).address())) {
+      final_log.push_back(e.kind() == pb::EVENT_KIND_DELETE
+                              ? RecordedEvent::Delete(e.key(), e.seq(), e.version())
+                              : RecordedEvent::Put(e.key(), e.seq(), e.version(), e.payload()));
+    }
+    const std::vector<HistoryEntry> entries = history.Entries();
+    CheckResult lin = CheckLinearizable(entries);
+    EXPECT_TRUE(lin.ok()) << "not linearizable (" << entries.size() << " ops): " << lin.message;
+    CheckResult acks = CheckNoLostAcks(entries, final_log);
+    EXPECT_TRUE(acks.ok()) << acks.message;
+    std::cerr << "history: " << entries.size() << " operations checked\n";
   }
   // Every member's log converges on `leader`'s, which holds every acknowledged write.
   void ExpectConverged(const std::string& leader, const std::vector<std::string>& members,
@@ -274,7 +348,9 @@ TEST_F(ClusterTest, WritesThroughEveryNodeAreReplicatedWithUniqueIncreasingSeqs)
 
 TEST_F(ReplicationTest, KillLeader1UnderWritesLosesNoAcknowledgedWrite) {
   StartGroup({"k0", "k1", "k2"});
-  Writers writers({S("k2").address(), S("k1").address()});
+  History history;
+  Writers writers(&history, {S("k2").address(), S("k1").address()});
+  Readers readers(&history, {S("k0").address(), S("k1").address(), S("k2").address()});
   ASSERT_TRUE(writers.Progress(30));
   const size_t before_kill = writers.count();
   S("k0").Kill();
@@ -285,7 +361,9 @@ TEST_F(ReplicationTest, KillLeader1UnderWritesLosesNoAcknowledgedWrite) {
       std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - killed).count();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   writers.Stop();
+  readers.Stop();
   EXPECT_EQ(writers.failed(), 0);
+  EXPECT_GT(readers.reads(), 0);
   std::cerr << "acknowledged " << writers.count() << " writes (" << before_kill
             << " before the kill); writes resumed " << resumed_ms << " ms after it\n";
   EXPECT_LE(resumed_ms, 2000 + 1000);  // TTL 1 s (+ etcd's 0.5 s expiry check) + 1 s
@@ -294,6 +372,7 @@ TEST_F(ReplicationTest, KillLeader1UnderWritesLosesNoAcknowledgedWrite) {
   // The old leader restarts, rejoins as a follower, drops whatever it alone held, and converges.
   ASSERT_TRUE(S("k0").Start().ok());
   ExpectConverged("k1", {"k0", "k2"}, writers.acked());
+  CheckHistory(history, "k1");
   const pb::Member* k0 = Find(Members(S("k1").address()), "k0");
   ASSERT_NE(k0, nullptr);
   EXPECT_EQ(k0->role(), pb::MEMBER_ROLE_FOLLOWER);
@@ -301,7 +380,9 @@ TEST_F(ReplicationTest, KillLeader1UnderWritesLosesNoAcknowledgedWrite) {
 
 TEST_F(ReplicationTest, APausedLeaderAcknowledgesNothingTheNewLeaderLacks) {
   StartGroup({"p0", "p1", "p2"});
-  Writers writers({S("p2").address(), S("p1").address()});
+  History history;
+  Writers writers(&history, {S("p2").address(), S("p1").address()});
+  Readers readers(&history, {S("p0").address(), S("p1").address(), S("p2").address()});
   ASSERT_TRUE(writers.Progress(30));
   ASSERT_EQ(kill(S("p0").pid(), SIGSTOP), 0);
   WaitLeader1("p2", "p1");
@@ -314,17 +395,24 @@ TEST_F(ReplicationTest, APausedLeaderAcknowledgesNothingTheNewLeaderLacks) {
   for (int i = 0; i < 20; i++) {
     pb::AppendResponse resp;
     const std::string id = "direct-" + std::to_string(i);
-    if (AppendVia(S("p0").address(), "direct", id, id, &resp).ok()) {
+    const uint64_t op = history.Invoke(50, Op::Append("direct", id, Expected::Any(), id));
+    grpc::Status st = AppendVia(S("p0").address(), "direct", id, id, &resp);
+    if (st.ok()) {
+      history.Complete(op, Outcome::Written(resp.first_seq(), resp.first_version()));
       direct.push_back({"direct", id, resp.first_seq(), resp.first_version()});
+    } else {
+      history.Complete(op, Outcome::Unknown(st.error_message()));
     }
   }
   ASSERT_TRUE(writers.Progress(20));
   writers.Stop();
+  readers.Stop();
   EXPECT_EQ(writers.failed(), 0);
   std::vector<Acked> acked = writers.acked();
   acked.insert(acked.end(), direct.begin(), direct.end());
   std::cerr << direct.size() << " of 20 writes sent to the woken leader were acknowledged\n";
   ExpectConverged("p1", {"p0", "p2"}, acked);
+  CheckHistory(history, "p1");
 }
 
 TEST_F(ReplicationTest, BothLeadersLostTheThirdRecoversFromAReadsQuorum) {
@@ -359,7 +447,9 @@ TEST_F(ReplicationTest, BothLeadersLostTheThirdRecoversFromAReadsQuorum) {
 
 TEST_F(ReplicationTest, AFollowerRestartingRightAfterAFailoverConverges) {
   StartGroup({"f0", "f1", "f2"});
-  Writers writers({S("f1").address(), S("f2").address()});
+  History history;
+  Writers writers(&history, {S("f1").address(), S("f2").address()});
+  Readers readers(&history, {S("f1").address(), S("f2").address()});
   ASSERT_TRUE(writers.Progress(30));
   S("f0").Kill();
   WaitLeader1("f2", "f1");
@@ -368,14 +458,18 @@ TEST_F(ReplicationTest, AFollowerRestartingRightAfterAFailoverConverges) {
   ASSERT_TRUE(S("f2").Start().ok());
   ASSERT_TRUE(writers.Progress(30));
   writers.Stop();
+  readers.Stop();
   EXPECT_EQ(writers.failed(), 0);
   ASSERT_TRUE(S("f0").Start().ok());
   ExpectConverged("f1", {"f0", "f2"}, writers.acked());
+  CheckHistory(history, "f1");
 }
 
 TEST_F(ReplicationTest, TwoFailoversInQuickSuccessionLoseNothing) {
   StartGroup({"q0", "q1", "q2"});
-  Writers writers({S("q2").address(), S("q1").address(), S("q0").address()});
+  History history;
+  Writers writers(&history, {S("q2").address(), S("q1").address(), S("q0").address()});
+  Readers readers(&history, {S("q2").address(), S("q1").address(), S("q0").address()});
   ASSERT_TRUE(writers.Progress(30));
   S("q0").Kill();  // q1 takes over, q2 becomes leader 2
   WaitLeader1("q2", "q1");
@@ -387,8 +481,10 @@ TEST_F(ReplicationTest, TwoFailoversInQuickSuccessionLoseNothing) {
   ASSERT_TRUE(S("q1").Start().ok());
   ASSERT_TRUE(writers.Progress(10));
   writers.Stop();
+  readers.Stop();
   EXPECT_EQ(writers.failed(), 0);
   ExpectConverged("q2", {"q0", "q1"}, writers.acked());
+  CheckHistory(history, "q2");
 }
 
 }  // namespace
