@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "cdc/change.h"
+#include "engine/sequencer.h"
 
 namespace rdb::cdc {
 
@@ -34,7 +35,8 @@ ExpectedVersion Expect(uint64_t version) {
 
 }  // namespace
 
-GroupStore::GroupStore(Engine* engine) : engine_(engine) {}
+GroupStore::GroupStore(Engine* engine, GroupStoreOptions options)
+    : engine_(engine), options_(std::move(options)) {}
 
 Result<std::optional<GroupPosition>> GroupStore::Get(const std::string& name) {
   RDB_RETURN_IF_ERROR(ValidateGroupName(name));
@@ -46,11 +48,11 @@ Result<std::optional<GroupPosition>> GroupStore::Get(const std::string& name) {
 }
 
 Result<std::vector<std::string>> GroupStore::ReadRegistry(uint64_t* version) {
-  RDB_ASSIGN_OR_RETURN(KeyState ks, engine_->GetKeyState(kGroupRegistryKey));
+  RDB_ASSIGN_OR_RETURN(KeyState ks, engine_->GetKeyState(options_.registry_key));
   *version = ks.version;
   std::vector<std::string> names;
   if (ks.version == 0 || ks.kind != EventKind::kPut) return names;
-  RDB_ASSIGN_OR_RETURN(Event e, engine_->Get(kGroupRegistryKey));
+  RDB_ASSIGN_OR_RETURN(Event e, engine_->Get(options_.registry_key));
   *version = e.version;
   std::string_view rest = e.payload;
   while (!rest.empty()) {
@@ -67,15 +69,20 @@ Status GroupStore::WriteRegistry(const std::vector<std::string>& names, uint64_t
     if (!payload.empty()) payload += '\n';
     payload += n;
   }
-  return Put(engine_, kGroupRegistryKey, std::move(payload), Expect(version)).status();
+  return Put(engine_, options_.registry_key, std::move(payload), Expect(version)).status();
 }
 
 Result<uint64_t> GroupStore::Commit(const std::string& name, uint64_t seq) {
   RDB_RETURN_IF_ERROR(ValidateGroupName(name));
-  const uint64_t last = engine_->last_seq();
-  if (seq > last) {
+  if (options_.bounded_by_local_log) {
+    const uint64_t last = engine_->last_seq();
+    if (seq > last) {
+      return Status::InvalidArgument("cannot commit seq " + std::to_string(seq) + " for group '" +
+                                     name + "': the log's last seq is " + std::to_string(last));
+    }
+  } else if (seq > kSeqMax) {
     return Status::InvalidArgument("cannot commit seq " + std::to_string(seq) + " for group '" +
-                                   name + "': the log's last seq is " + std::to_string(last));
+                                   name + "': seqs are at most " + std::to_string(kSeqMax));
   }
   std::lock_guard lock(write_mu_);
   RDB_ASSIGN_OR_RETURN(KeyState ks, engine_->GetKeyState(Key(name)));

@@ -6,6 +6,7 @@
 
 #include <thread>
 
+#include "engine/sequencer.h"
 #include "tests/support/temp_dir.h"
 
 namespace rdb::cdc {
@@ -112,6 +113,27 @@ TEST_F(GroupsTest, ConcurrentCommitsNeverMoveBackwards) {
     EXPECT_GT(v, prev);
     prev = v;
   }
+  ASSERT_TRUE(engine_->Close().ok());
+}
+
+TEST_F(GroupsTest, ShardRegistryAndUnboundedPositions) {
+  // A cluster shard: its own registry key, and positions from other shards' (higher) seqs.
+  Write(3);
+  GroupStore shard(engine_.get(), GroupStoreOptions{"$groups/1/0", false});
+  ASSERT_EQ(*shard.Commit("g1", 1000), 1000u);
+  EXPECT_EQ(shard.Commit("g1", 999).status().code(), Code::kFailedPrecondition);
+  EXPECT_EQ(shard.Commit("g2", kSeqMax + 1).status().code(), Code::kInvalidArgument);
+  ASSERT_EQ(*shard.Commit("g2", kSeqMax), kSeqMax);
+  auto list = shard.List();
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].name, "g1");
+  EXPECT_EQ(engine_->Get("$groups/1/0")->payload, "g1\ng2");
+  // The single-node registry is another record: it lists none of them.
+  EXPECT_EQ(engine_->GetKeyState(kGroupRegistryKey)->version, 0u);
+  EXPECT_TRUE(store_->List()->empty());
+  ASSERT_TRUE(shard.Delete("g1").ok());
+  EXPECT_EQ(engine_->Get("$groups/1/0")->payload, "g2");
   ASSERT_TRUE(engine_->Close().ok());
 }
 

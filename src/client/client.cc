@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -171,13 +172,32 @@ Client::Client(std::string address, const ClientOptions& options,
 
 Client::~Client() = default;
 
-namespace {
-void SetDeadline(grpc::ClientContext* ctx, double timeout_seconds) {
-  if (timeout_seconds <= 0) return;
-  ctx->set_deadline(std::chrono::system_clock::now() +
-                    std::chrono::microseconds(static_cast<int64_t>(timeout_seconds * 1e6)));
+template <typename Attempt>
+Status Client::Run(bool retryable, Attempt&& attempt) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  const bool has_deadline = options_.timeout_seconds > 0;
+  const auto timeout = std::chrono::microseconds(
+      static_cast<int64_t>((has_deadline ? options_.timeout_seconds : 0) * 1e6));
+  const auto deadline = std::chrono::system_clock::now() + timeout;
+  const auto retry_until =
+      start + std::chrono::microseconds(static_cast<int64_t>(
+                  (retryable ? std::max(0.0, options_.unavailable_retry_seconds) : 0) * 1e6));
+  int backoff_ms = kRetryBackoffInitialMs;
+  for (;;) {
+    grpc::ClientContext ctx;
+    if (has_deadline) ctx.set_deadline(deadline);
+    grpc::Status s = attempt(&ctx);
+    if (s.ok()) return Status::OK();
+    const auto wake = Clock::now() + std::chrono::milliseconds(backoff_ms);
+    if (s.error_code() != grpc::StatusCode::UNAVAILABLE || wake >= retry_until ||
+        (has_deadline && wake >= start + timeout)) {
+      return FromGrpc(s, ctx, address_, options_.timeout_seconds);
+    }
+    std::this_thread::sleep_until(wake);
+    backoff_ms = std::min(backoff_ms * 2, kRetryBackoffMaxMs);
+  }
 }
-}  // namespace
 
 Result<AppendReply> Client::Append(const std::string& key, const std::vector<EventInput>& events,
                                    Expected expected, const std::string& idempotency_id) {
@@ -191,10 +211,10 @@ Result<AppendReply> Client::Append(const std::string& key, const std::vector<Eve
   SetExpected(expected, req.mutable_expected_version());
   req.set_idempotency_id(idempotency_id);
   pb::AppendResponse resp;
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, options_.timeout_seconds);
-  grpc::Status s = stub_->stub->Append(&ctx, req, &resp);
-  if (!s.ok()) return FromGrpc(s, ctx, address_, options_.timeout_seconds);
+  RDB_RETURN_IF_ERROR(Run(!idempotency_id.empty(), [&](grpc::ClientContext* ctx) {
+    resp.Clear();
+    return stub_->stub->Append(ctx, req, &resp);
+  }));
   return AppendReply{resp.first_seq(), resp.last_seq(), resp.first_version(), resp.last_version(),
                      resp.deduplicated()};
 }
@@ -206,10 +226,10 @@ Result<AppendReply> Client::Delete(const std::string& key, Expected expected,
   SetExpected(expected, req.mutable_expected_version());
   req.set_idempotency_id(idempotency_id);
   pb::DeleteResponse resp;
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, options_.timeout_seconds);
-  grpc::Status s = stub_->stub->Delete(&ctx, req, &resp);
-  if (!s.ok()) return FromGrpc(s, ctx, address_, options_.timeout_seconds);
+  RDB_RETURN_IF_ERROR(Run(!idempotency_id.empty(), [&](grpc::ClientContext* ctx) {
+    resp.Clear();
+    return stub_->stub->Delete(ctx, req, &resp);
+  }));
   return AppendReply{resp.seq(), resp.seq(), resp.version(), resp.version(), resp.deduplicated()};
 }
 
@@ -217,10 +237,10 @@ Result<Event> Client::Get(const std::string& key) {
   pb::GetRequest req;
   req.set_key(key);
   pb::GetResponse resp;
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, options_.timeout_seconds);
-  grpc::Status s = stub_->stub->Get(&ctx, req, &resp);
-  if (!s.ok()) return FromGrpc(s, ctx, address_, options_.timeout_seconds);
+  RDB_RETURN_IF_ERROR(Run(true, [&](grpc::ClientContext* ctx) {
+    resp.Clear();
+    return stub_->stub->Get(ctx, req, &resp);
+  }));
   return FromProto(resp.event());
 }
 
@@ -232,10 +252,10 @@ Result<ReadReply> Client::ReadStream(const std::string& key, uint64_t from_versi
   req.set_direction(backward ? pb::DIRECTION_BACKWARD : pb::DIRECTION_FORWARD);
   req.set_limit(limit);
   pb::ReadStreamResponse resp;
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, options_.timeout_seconds);
-  grpc::Status s = stub_->stub->ReadStream(&ctx, req, &resp);
-  if (!s.ok()) return FromGrpc(s, ctx, address_, options_.timeout_seconds);
+  RDB_RETURN_IF_ERROR(Run(true, [&](grpc::ClientContext* ctx) {
+    resp.Clear();
+    return stub_->stub->ReadStream(ctx, req, &resp);
+  }));
   ReadReply out;
   out.events.reserve(resp.events_size());
   for (const auto& e : resp.events()) out.events.push_back(FromProto(e));
@@ -249,10 +269,10 @@ Result<ReadReply> Client::ReadAll(uint64_t from_seq, uint32_t limit, bool includ
   req.set_limit(limit);
   req.set_include_system(include_system);
   pb::ReadAllResponse resp;
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, options_.timeout_seconds);
-  grpc::Status s = stub_->stub->ReadAll(&ctx, req, &resp);
-  if (!s.ok()) return FromGrpc(s, ctx, address_, options_.timeout_seconds);
+  RDB_RETURN_IF_ERROR(Run(true, [&](grpc::ClientContext* ctx) {
+    resp.Clear();
+    return stub_->stub->ReadAll(ctx, req, &resp);
+  }));
   ReadReply out;
   out.events.reserve(resp.events_size());
   for (const auto& e : resp.events()) out.events.push_back(FromProto(e));
@@ -263,10 +283,10 @@ Result<ReadReply> Client::ReadAll(uint64_t from_seq, uint32_t limit, bool includ
 Result<ServerStatus> Client::GetStatus() {
   pb::StatusRequest req;
   pb::StatusResponse r;
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, options_.timeout_seconds);
-  grpc::Status s = stub_->stub->Status(&ctx, req, &r);
-  if (!s.ok()) return FromGrpc(s, ctx, address_, options_.timeout_seconds);
+  RDB_RETURN_IF_ERROR(Run(false, [&](grpc::ClientContext* ctx) {
+    r.Clear();
+    return stub_->stub->Status(ctx, req, &r);
+  }));
   ServerStatus out;
   out.server_version = r.server_version();
   out.mode = r.mode();
@@ -317,10 +337,10 @@ const char* MemberRoleName(pb::MemberRole role) {
 Result<std::vector<Member>> Client::ListMembers() {
   pb::ListMembersRequest req;
   pb::ListMembersResponse r;
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, options_.timeout_seconds);
-  grpc::Status s = stub_->stub->ListMembers(&ctx, req, &r);
-  if (!s.ok()) return FromGrpc(s, ctx, address_, options_.timeout_seconds);
+  RDB_RETURN_IF_ERROR(Run(false, [&](grpc::ClientContext* ctx) {
+    r.Clear();
+    return stub_->stub->ListMembers(ctx, req, &r);
+  }));
   std::vector<Member> out;
   out.reserve(r.members_size());
   for (const pb::Member& m : r.members()) {
@@ -429,20 +449,20 @@ Result<uint64_t> Client::CommitGroupPosition(const std::string& group, uint64_t 
   req.set_group(group);
   req.set_seq(seq);
   pb::CommitGroupPositionResponse resp;
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, options_.timeout_seconds);
-  grpc::Status s = stub_->stub->CommitGroupPosition(&ctx, req, &resp);
-  if (!s.ok()) return FromGrpc(s, ctx, address_, options_.timeout_seconds);
+  RDB_RETURN_IF_ERROR(Run(true, [&](grpc::ClientContext* ctx) {
+    resp.Clear();
+    return stub_->stub->CommitGroupPosition(ctx, req, &resp);
+  }));
   return resp.seq();
 }
 
 Result<std::vector<GroupInfo>> Client::ListGroups(uint64_t* last_seq) {
   pb::ListGroupsRequest req;
   pb::ListGroupsResponse resp;
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, options_.timeout_seconds);
-  grpc::Status s = stub_->stub->ListGroups(&ctx, req, &resp);
-  if (!s.ok()) return FromGrpc(s, ctx, address_, options_.timeout_seconds);
+  RDB_RETURN_IF_ERROR(Run(true, [&](grpc::ClientContext* ctx) {
+    resp.Clear();
+    return stub_->stub->ListGroups(ctx, req, &resp);
+  }));
   std::vector<GroupInfo> out;
   for (const pb::GroupInfo& g : resp.groups()) {
     out.push_back(GroupInfo{g.group(), g.seq(), g.lag(), g.active(), g.updated_ms()});
@@ -455,10 +475,10 @@ Status Client::DeleteGroup(const std::string& group) {
   pb::DeleteGroupRequest req;
   req.set_group(group);
   pb::DeleteGroupResponse resp;
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, options_.timeout_seconds);
-  grpc::Status s = stub_->stub->DeleteGroup(&ctx, req, &resp);
-  if (!s.ok()) return FromGrpc(s, ctx, address_, options_.timeout_seconds);
+  RDB_RETURN_IF_ERROR(Run(false, [&](grpc::ClientContext* ctx) {
+    resp.Clear();
+    return stub_->stub->DeleteGroup(ctx, req, &resp);
+  }));
   return Status::OK();
 }
 

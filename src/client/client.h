@@ -23,9 +23,23 @@ class Status;
 
 namespace rdb::client {
 
+// How long a safe call keeps retrying UNAVAILABLE by default (ClientOptions::
+// unavailable_retry_seconds): a cluster's failover takes up to its lease TTL plus ~1 s.
+inline constexpr double kUnavailableRetrySecondsDefault = 5;
+// The pause before the first retry; it doubles up to kRetryBackoffMaxMs.
+inline constexpr int kRetryBackoffInitialMs = 25;
+inline constexpr int kRetryBackoffMaxMs = 500;
+
 struct ClientOptions {
-  // Per-call deadline. 0 = none.
+  // Per-call deadline, retries included. 0 = none.
   double timeout_seconds = 10;
+  // A call that is safe to send again — a read (Get, ReadStream, ReadAll, ListGroups), an Append
+  // or Delete with an idempotency id (the server returns the original {seq, version}), or
+  // CommitGroupPosition (committing the same seq again is a no-op) — and that fails with
+  // UNAVAILABLE (a cluster's leader changing, a node restarting or draining, no connection) is
+  // sent again, with backoff, for up to this long and never past timeout_seconds. 0 = never.
+  // Writes without an idempotency id, DeleteGroup, Status and ListMembers are never retried.
+  double unavailable_retry_seconds = kUnavailableRetrySecondsDefault;
   // Give this client its own TCP connection instead of sharing one with other clients of the
   // process that talk to the same server (the benchmark's --clients N means N connections).
   bool own_connection = false;
@@ -190,6 +204,10 @@ class Client {
 
  private:
   struct Stub;
+  // Runs attempt(ctx) with a fresh context per attempt, under the call's deadline; retries
+  // UNAVAILABLE as ClientOptions says when retryable. The error of the last attempt, mapped.
+  template <typename Attempt>
+  Status Run(bool retryable, Attempt&& attempt);
   Client(std::string address, const ClientOptions& options, std::shared_ptr<grpc::Channel> channel);
   std::string address_;
   ClientOptions options_;

@@ -88,6 +88,9 @@ class CdcService::Impl {
   ~Impl() { Shutdown(); }
 
   void Shutdown();
+  void UseClusterShard(std::string registry_key) {
+    groups_.Configure(cdc::GroupStoreOptions{std::move(registry_key), false});
+  }
   grpc::ServerWriteReactor<pb::SubscribeResponse>* Subscribe(grpc::CallbackServerContext* ctx,
                                                              const pb::SubscribeRequest* req);
   Status Commit(const pb::CommitGroupPositionRequest& req, pb::CommitGroupPositionResponse* resp);
@@ -633,6 +636,10 @@ CdcService::~CdcService() = default;
 
 void CdcService::Shutdown() { impl_->Shutdown(); }
 
+void CdcService::UseClusterShard(std::string registry_key) {
+  impl_->UseClusterShard(std::move(registry_key));
+}
+
 CdcService::Stats CdcService::stats() const { return impl_->stats(); }
 
 grpc::ServerWriteReactor<pb::SubscribeResponse>* CdcService::Subscribe(
@@ -661,6 +668,8 @@ grpc::ServerUnaryReactor* CdcService::ListGroups(grpc::CallbackServerContext* ct
   r->Finish(s);
   return r;
 }
+
+Status CdcService::ListGroupsLocal(pb::ListGroupsResponse* resp) { return impl_->List(resp); }
 
 grpc::ServerUnaryReactor* CdcService::DeleteGroup(grpc::CallbackServerContext* ctx,
                                                   const pb::DeleteGroupRequest* req,

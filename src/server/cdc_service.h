@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "engine/engine.h"
 #include "rdeebee/v1/rdeebee.grpc.pb.h"
@@ -34,6 +35,11 @@ class CdcService {
   // ones; returns when every stream has finished. Idempotent. Called before the gRPC server stops.
   void Shutdown();
 
+  // Cluster mode (EventStoreService calls this before serving): consumer groups are those of this
+  // node's shard, listed under registry_key, and positions are not bounded by the local log
+  // (cdc::GroupStoreOptions). Only before the first request.
+  void UseClusterShard(std::string registry_key);
+
   // How the log is read for subscribers (tests; docs/cdc.md "one shared reader").
   struct Stats {
     uint64_t cache_records_read = 0;  // log records read by the shared TailCache's thread
@@ -51,6 +57,8 @@ class CdcService {
   grpc::ServerUnaryReactor* ListGroups(grpc::CallbackServerContext* ctx,
                                        const ::rdeebee::v1::ListGroupsRequest* req,
                                        ::rdeebee::v1::ListGroupsResponse* resp);
+  // ListGroups' answer without a call: this node's consumer groups (cluster mode: its group's).
+  Status ListGroupsLocal(::rdeebee::v1::ListGroupsResponse* resp);
   grpc::ServerUnaryReactor* DeleteGroup(grpc::CallbackServerContext* ctx,
                                         const ::rdeebee::v1::DeleteGroupRequest* req,
                                         ::rdeebee::v1::DeleteGroupResponse* resp);

@@ -310,4 +310,25 @@ void Forwarder::DeleteGroup(uint32_t group, grpc::CallbackServerContext* caller,
       std::move(done));
 }
 
+void Forwarder::ReadAll(uint32_t group, grpc::CallbackServerContext* caller,
+                        const pb::ReadAllRequest* req, pb::ReadAllResponse* resp, Done done) {
+  Forward(
+      group, caller,
+      [req, resp](Stub* stub, grpc::ClientContext* ctx, std::function<void(grpc::Status)> cb) {
+        stub->async()->ReadAll(ctx, req, resp, std::move(cb));
+      },
+      std::move(done));
+}
+
+void Forwarder::ListGroups(uint32_t group, grpc::CallbackServerContext* caller,
+                           const pb::ListGroupsRequest* req, pb::ListGroupsResponse* resp,
+                           Done done) {
+  Forward(
+      group, caller,
+      [req, resp](Stub* stub, grpc::ClientContext* ctx, std::function<void(grpc::Status)> cb) {
+        stub->async()->ListGroups(ctx, req, resp, std::move(cb));
+      },
+      std::move(done));
+}
+
 }  // namespace rdb::server

@@ -101,6 +101,14 @@ class Forwarder {
   void DeleteGroup(uint32_t group, grpc::CallbackServerContext* caller,
                    const ::rdeebee::v1::DeleteGroupRequest* req,
                    ::rdeebee::v1::DeleteGroupResponse* resp, Done done);
+  // One group's part of a cluster-wide ReadAll or ListGroups (server/cluster_read.h): the leader
+  // serves it from its own log. Several may share caller and req at once (each its own resp).
+  void ReadAll(uint32_t group, grpc::CallbackServerContext* caller,
+               const ::rdeebee::v1::ReadAllRequest* req, ::rdeebee::v1::ReadAllResponse* resp,
+               Done done);
+  void ListGroups(uint32_t group, grpc::CallbackServerContext* caller,
+                  const ::rdeebee::v1::ListGroupsRequest* req,
+                  ::rdeebee::v1::ListGroupsResponse* resp, Done done);
 
   struct Stats {
     uint64_t forwarded = 0;         // calls sent to a leader

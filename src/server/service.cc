@@ -48,6 +48,12 @@ EventStoreService::EventStoreService(Engine* engine, Metrics* metrics, CdcServic
       spdlog::error("cluster mode without the cluster's group count: keyed requests will fail");
     }
     forwarder_ = std::make_unique<Forwarder>(view_, options_.forwarder);
+    if (view_->groups() > 0 && view_->group() < view_->groups()) {
+      // Each group's consumer-group registry is a key of its own group.
+      cdc_->UseClusterShard(
+          cluster::KeyInGroup(cdc::kGroupShardRegistryPrefix + std::to_string(view_->group()) + "/",
+                              view_->group(), view_->groups()));
+    }
   }
 }
 
@@ -321,19 +327,90 @@ rdb::Status EventStoreService::ReadStreamLocal(const pb::ReadStreamRequest& req,
   return rdb::Status::OK();
 }
 
+rdb::Status EventStoreService::ReadAllLocal(const pb::ReadAllRequest& req,
+                                            pb::ReadAllResponse* resp) {
+  ReadAllRequest r;
+  r.from_seq = req.from_seq();
+  r.include_system = req.include_system();
+  RDB_ASSIGN_OR_RETURN(r.limit, ConvertReadLimit(req.limit()));
+  RDB_ASSIGN_OR_RETURN(ReadResult result, engine_->ReadAll(r));
+  for (const Event& e : result.events) ToProto(e, resp->add_events());
+  resp->set_next_seq(result.next);
+  return rdb::Status::OK();
+}
+
+template <typename Resp, typename Local, typename Forward>
+void EventStoreService::Gather(const std::shared_ptr<FanOut<Resp>>& fan, Local&& local,
+                               Forward&& forward) {
+  // The last Complete may finish the call: nothing of the call is touched after the loop.
+  const uint32_t groups = view_->groups();
+  const uint32_t own = view_->group();
+  for (uint32_t g = 0; g < groups; ++g) {
+    if (g == own && view_->IsLeader1()) {
+      fan->Complete(g, ToGrpcStatus(local(fan->part(g)), nullptr));
+    } else {
+      forward(g, fan->part(g), [fan, g](const grpc::Status& s) { fan->Complete(g, s); });
+    }
+  }
+}
+
 grpc::ServerUnaryReactor* EventStoreService::ReadAll(grpc::CallbackServerContext* ctx,
                                                      const pb::ReadAllRequest* req,
                                                      pb::ReadAllResponse* resp) {
-  return Inline(Method::kReadAll, ctx, [&]() -> rdb::Status {
-    ReadAllRequest r;
-    r.from_seq = req->from_seq();
-    r.include_system = req->include_system();
-    RDB_ASSIGN_OR_RETURN(r.limit, ConvertReadLimit(req->limit()));
-    RDB_ASSIGN_OR_RETURN(ReadResult result, engine_->ReadAll(r));
-    for (const Event& e : result.events) ToProto(e, resp->add_events());
-    resp->set_next_seq(result.next);
-    return rdb::Status::OK();
-  });
+  if (view_ == nullptr || IsForwarded(*ctx)) {
+    // Single-node mode; or one group's part of another node's gathered ReadAll, which that node
+    // sends to the group's leader 1 (tests also read a member's own log this way).
+    return Inline(Method::kReadAll, ctx, [&] { return ReadAllLocal(*req, resp); });
+  }
+  auto call = std::make_shared<Call>(this, Method::kReadAll, ctx);
+  grpc::ServerUnaryReactor* reactor = call->reactor();
+  if (!call->Admitted()) return reactor;
+  Result<size_t> limit = ConvertReadLimit(req->limit());
+  if (!limit.ok()) {
+    call->Finish(limit.status());
+  } else if (view_->groups() == 0) {
+    call->Finish(rdb::Status::Unavailable(
+        "this node was started without the cluster's group count: it cannot read other groups"));
+  } else {
+    auto fan = std::make_shared<FanOut<pb::ReadAllResponse>>(
+        view_->groups(), [call, resp, n = *limit](std::vector<pb::ReadAllResponse>* parts,
+                                                  const grpc::Status& failure) {
+          if (failure.ok()) MergeReadAllPages(parts, n, resp);
+          call->FinishGrpc(failure);
+        });
+    Gather(
+        fan, [&](pb::ReadAllResponse* part) { return ReadAllLocal(*req, part); },
+        [&](uint32_t g, pb::ReadAllResponse* part, Forwarder::Done done) {
+          forwarder_->ReadAll(g, ctx, req, part, std::move(done));
+        });
+  }
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* EventStoreService::ListGroups(grpc::CallbackServerContext* ctx,
+                                                        const pb::ListGroupsRequest* req,
+                                                        pb::ListGroupsResponse* resp) {
+  if (view_ == nullptr || IsForwarded(*ctx)) return cdc_->ListGroups(ctx, req, resp);
+  auto call = std::make_shared<Call>(this, Method::kListGroups, ctx);
+  grpc::ServerUnaryReactor* reactor = call->reactor();
+  if (!call->Admitted()) return reactor;
+  if (view_->groups() == 0) {
+    call->Finish(rdb::Status::Unavailable(
+        "this node was started without the cluster's group count: it cannot read other groups"));
+  } else {
+    auto fan = std::make_shared<FanOut<pb::ListGroupsResponse>>(
+        view_->groups(),
+        [call, resp](std::vector<pb::ListGroupsResponse>* parts, const grpc::Status& failure) {
+          if (failure.ok()) MergeGroupLists(parts, resp);
+          call->FinishGrpc(failure);
+        });
+    Gather(
+        fan, [&](pb::ListGroupsResponse* part) { return cdc_->ListGroupsLocal(part); },
+        [&](uint32_t g, pb::ListGroupsResponse* part, Forwarder::Done done) {
+          forwarder_->ListGroups(g, ctx, req, part, std::move(done));
+        });
+  }
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* EventStoreService::Status(grpc::CallbackServerContext* ctx,

@@ -15,8 +15,11 @@
 // cluster::GroupOfKey. This node serves them when it is leader 1 of the key's group; otherwise
 // the Forwarder sends them to that group's leader 1 and returns its answer verbatim. A request
 // that was itself forwarded (metadata rdb-forwarded) and is not ours is refused with UNAVAILABLE
-// "node X is not leader 1 of group g; retry": never a second hop. ReadAll, Subscribe, ListGroups,
-// Status and ListMembers are served by this node.
+// "node X is not leader 1 of group g; retry": never a second hop. ReadAll and ListGroups gather
+// every group's part from its leader 1 and merge them (server/cluster_read.h); a forwarded one is
+// that group's part, served from this node's own log (the sender chose leader 1). Consumer
+// groups are kept per group (CdcService::UseClusterShard). Subscribe, Status and ListMembers are
+// served by this node.
 #pragma once
 
 #include <atomic>
@@ -29,6 +32,7 @@
 #include "engine/engine.h"
 #include "rdeebee/v1/rdeebee.grpc.pb.h"
 #include "server/cdc_service.h"
+#include "server/cluster_read.h"
 #include "server/forwarder.h"
 #include "server/metrics.h"
 #include "server/validation.h"
@@ -89,9 +93,7 @@ class EventStoreService final : public ::rdeebee::v1::EventStore::CallbackServic
       ::rdeebee::v1::CommitGroupPositionResponse* resp) override;
   grpc::ServerUnaryReactor* ListGroups(grpc::CallbackServerContext* ctx,
                                        const ::rdeebee::v1::ListGroupsRequest* req,
-                                       ::rdeebee::v1::ListGroupsResponse* resp) override {
-    return cdc_->ListGroups(ctx, req, resp);
-  }
+                                       ::rdeebee::v1::ListGroupsResponse* resp) override;
   // Blocks a callback thread on one etcd read in cluster mode (an operator's call, not a hot path).
   grpc::ServerUnaryReactor* ListMembers(grpc::CallbackServerContext* ctx,
                                         const ::rdeebee::v1::ListMembersRequest* req,
@@ -122,6 +124,12 @@ class EventStoreService final : public ::rdeebee::v1::EventStore::CallbackServic
   template <typename Serve, typename Forward>
   grpc::ServerUnaryReactor* RoutedRead(Method method, grpc::CallbackServerContext* ctx,
                                        const std::string& key, Serve&& serve, Forward&& forward);
+  // Cluster mode: runs local(part) for this node's group if it is leader 1 there, and forwards
+  // (forward(group, part, done)) to every other group's leader 1; the fan's done merges.
+  template <typename Resp, typename Local, typename Forward>
+  void Gather(const std::shared_ptr<FanOut<Resp>>& fan, Local&& local, Forward&& forward);
+  rdb::Status ReadAllLocal(const ::rdeebee::v1::ReadAllRequest& req,
+                           ::rdeebee::v1::ReadAllResponse* resp);
   rdb::Status GetLocal(const ::rdeebee::v1::GetRequest& req, ::rdeebee::v1::GetResponse* resp);
   rdb::Status ReadStreamLocal(const ::rdeebee::v1::ReadStreamRequest& req,
                               ::rdeebee::v1::ReadStreamResponse* resp);
