@@ -121,6 +121,10 @@ bool ClusterNode::BecomeLeader(uint64_t epoch, const std::string& election_key) 
   }
   hook_ = std::make_unique<LeaderHook>(sequencer_.get(), replicator_.get(), epoch);
   last_led_epoch_ = epoch;
+  {
+    absl::MutexLock lock(&read_mu_);
+    leading_key_ = election_key;
+  }
   leading_epoch_.store(epoch);
   engine_->SetCommitHook(hook_.get());
   spdlog::info(
@@ -152,6 +156,54 @@ void ClusterNode::StepDown(const char* why) {
 std::vector<Replicator::PeerState> ClusterNode::peer_states() const {
   absl::MutexLock lock(&mu_);
   return replicator_ ? replicator_->peer_states() : std::vector<Replicator::PeerState>{};
+}
+
+}  // namespace rdb::cluster
+
+namespace rdb::cluster {
+
+Status ClusterNode::CheckLeadershipOnce() {
+  const uint64_t epoch = leading_epoch_.load();
+  std::string key;
+  {
+    absl::MutexLock lock(&read_mu_);
+    key = leading_key_;
+  }
+  if (epoch == 0 || key.empty()) {
+    return Status::FailedPrecondition("this node is not leader 1 of group " +
+                                      std::to_string(membership_->group()));
+  }
+  RDB_ASSIGN_OR_RETURN(etcd::GetResult got, membership_->etcd_client()->Get(key));
+  if (got.kvs.empty() || static_cast<uint64_t>(got.kvs[0].create_revision) != epoch ||
+      leading_epoch_.load() != epoch) {
+    return Status::FailedPrecondition("this node is no longer leader 1 of group " +
+                                      std::to_string(membership_->group()) + " (epoch " +
+                                      std::to_string(epoch) + " is over)");
+  }
+  return Status::OK();
+}
+
+Status ClusterNode::ConfirmLeadership() {
+  absl::MutexLock lock(&read_mu_);
+  // A round that starts after this call: one already running may have read etcd before a write
+  // that this read must see was acknowledged elsewhere.
+  const uint64_t need = rounds_started_ + 1;
+  while (rounds_done_ < need) {
+    if (round_running_) {
+      read_mu_.Await(absl::Condition(
+          +[](bool* running) { return !*running; }, &round_running_));
+      continue;
+    }
+    round_running_ = true;
+    const uint64_t mine = ++rounds_started_;
+    read_mu_.Unlock();
+    Status s = CheckLeadershipOnce();
+    read_mu_.Lock();
+    round_running_ = false;
+    rounds_done_ = mine;
+    round_result_ = s;
+  }
+  return round_result_;
 }
 
 }  // namespace rdb::cluster

@@ -47,6 +47,13 @@ class ClusterNode {
 
   // The epoch this node leads in, 0 when it does not.
   uint64_t leading_epoch() const { return leading_epoch_.load(); }
+
+  // Linearizable reads on leader 1: confirms with an etcd read that starts after this call began
+  // that this node's election key still exists with the epoch it leads in, so no other node can
+  // have acknowledged a write this node does not hold. Concurrent callers share one etcd read per
+  // round. kFailedPrecondition when this node is not (or no longer) leader 1, kUnavailable when
+  // etcd does not answer.
+  Status ConfirmLeadership();
   std::vector<Replicator::PeerState> peer_states() const;
 
  private:
@@ -70,6 +77,15 @@ class ClusterNode {
   std::unique_ptr<Replicator> replicator_;
   std::unique_ptr<LeaderHook> hook_;
   std::vector<ReplicaPeer> peers_;
+  Status CheckLeadershipOnce();
+
+  absl::Mutex read_mu_;  // read confirmation rounds
+  uint64_t rounds_started_ ABSL_GUARDED_BY(read_mu_) = 0;
+  uint64_t rounds_done_ ABSL_GUARDED_BY(read_mu_) = 0;
+  bool round_running_ ABSL_GUARDED_BY(read_mu_) = false;
+  Status round_result_ ABSL_GUARDED_BY(read_mu_);
+  std::string leading_key_ ABSL_GUARDED_BY(read_mu_);  // election key while leading
+
   mutable absl::Mutex mu_;  // guards replicator_ for peer_states() and stop_
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;

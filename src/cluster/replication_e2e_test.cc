@@ -388,7 +388,32 @@ TEST_F(ReplicationTest, APausedLeaderAcknowledgesNothingTheNewLeaderLacks) {
   WaitLeader1("p2", "p1");
   ASSERT_TRUE(writers.Progress(20));
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // well past its 1 s lease
+  // Written while the old leader sleeps: the moment it wakes up, it must not read its old state.
+  Acked fresh;
+  const uint64_t fresh_op =
+      history.Invoke(60, Op::Append("fresh", "new", Expected::Any(), "fresh-1"));
+  ASSERT_TRUE(AppendWithRetry({S("p1").address()}, "fresh", "new", "fresh-1", &fresh));
+  history.Complete(fresh_op, Outcome::Written(fresh.seq, fresh.version));
   ASSERT_EQ(kill(S("p0").pid(), SIGCONT), 0);
+  for (int i = 0; i < 20; i++) {
+    pb::GetRequest req;
+    req.set_key("fresh");
+    pb::GetResponse resp;
+    const uint64_t op = history.Invoke(61, Op::Get("fresh"));
+    grpc::Status st =
+        Call(S("p0").address(), [&](pb::EventStore::Stub* stub, grpc::ClientContext* ctx) {
+          return stub->Get(ctx, req, &resp);
+        });
+    history.Complete(
+        op, st.ok()
+                ? Outcome::Value(resp.event().payload(), resp.event().version(), resp.event().seq())
+            : st.error_code() == grpc::StatusCode::NOT_FOUND ? Outcome::NotFound()
+                                                             : Outcome::Failed(Code::kUnavailable));
+    if (st.ok()) {
+      EXPECT_EQ(resp.event().payload(), "new") << "stale read from the old leader";
+    }
+    EXPECT_NE(st.error_code(), grpc::StatusCode::NOT_FOUND) << "stale read from the old leader";
+  }
   // Straight after it wakes up, writes sent to the old leader itself either fail or are
   // acknowledged with the new leader holding them (checked with the others below).
   std::vector<Acked> direct;
@@ -410,6 +435,7 @@ TEST_F(ReplicationTest, APausedLeaderAcknowledgesNothingTheNewLeaderLacks) {
   EXPECT_EQ(writers.failed(), 0);
   std::vector<Acked> acked = writers.acked();
   acked.insert(acked.end(), direct.begin(), direct.end());
+  acked.push_back(fresh);
   std::cerr << direct.size() << " of 20 writes sent to the woken leader were acknowledged\n";
   ExpectConverged("p1", {"p0", "p2"}, acked);
   CheckHistory(history, "p1");

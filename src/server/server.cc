@@ -136,6 +136,16 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
   so.address = config.ListenAddress();
   so.cluster = impl->membership.get();
   so.groups = config.groups;
+  if (impl->membership) {
+    // Created here (started once the server listens) so that reads can confirm leadership.
+    cluster::ClusterNodeOptions co;
+    co.dbname = config.dbname;
+    co.reads = config.reads;
+    co.writes = config.writes;
+    impl->cluster_node = std::make_unique<cluster::ClusterNode>(engine, impl->membership.get(), co);
+    cluster::ClusterNode* node = impl->cluster_node.get();
+    so.confirm_leadership = [node] { return node->ConfirmLeadership(); };
+  }
   impl->cdc = std::make_unique<CdcService>(engine, impl->metrics.get(), CdcOptions{});
   impl->service =
       std::make_unique<EventStoreService>(engine, impl->metrics.get(), impl->cdc.get(), so);
@@ -165,14 +175,7 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
                                     " (address in use or not available)");
   }
   impl->grpc_server->GetHealthCheckService()->SetServingStatus(true);
-  if (impl->membership) {
-    cluster::ClusterNodeOptions co;
-    co.dbname = config.dbname;
-    co.reads = config.reads;
-    co.writes = config.writes;
-    impl->cluster_node = std::make_unique<cluster::ClusterNode>(engine, impl->membership.get(), co);
-    impl->cluster_node->Start();
-  }
+  if (impl->cluster_node) impl->cluster_node->Start();
 
   if (config.metrics_port != 0) {
     Metrics* m = impl->metrics.get();

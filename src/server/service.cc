@@ -183,6 +183,16 @@ grpc::ServerUnaryReactor* EventStoreService::RoutedRead(Method method,
   if (!valid.ok()) {
     call->Finish(valid);
   } else if (!Routed(call, *ctx, key, std::forward<Forward>(forward))) {
+    if (view_ != nullptr && options_.confirm_leadership) {
+      // Served here as leader 1: only once etcd confirms this node still is (a deposed leader
+      // that has not noticed yet must not answer from its old state).
+      rdb::Status confirmed = options_.confirm_leadership();
+      if (!confirmed.ok()) {
+        call->Finish(rdb::Status::Unavailable(
+            "cannot serve a linearizable read here: " + confirmed.message() + "; retry"));
+        return reactor;
+      }
+    }
     call->Finish(serve());
   }
   return reactor;

@@ -24,6 +24,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -54,6 +55,9 @@ struct ServiceOptions {
   // `cluster`. Tests set it to route without etcd.
   ClusterView* cluster_view = nullptr;
   ForwarderOptions forwarder;
+  // Cluster mode: called before leader 1 serves a Get or ReadStream itself, so the read is
+  // linearizable (cluster::ClusterNode::ConfirmLeadership). Not set: reads are served as they are.
+  std::function<rdb::Status()> confirm_leadership;
 };
 
 class EventStoreService final : public ::rdeebee::v1::EventStore::CallbackService {
