@@ -46,7 +46,34 @@ std::vector<ReplicaPeer> ClusterNode::Peers(
   return peers;
 }
 
+void ClusterNode::UpdatePeers(const std::vector<Membership::Candidate>& candidates) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - joiners_read_ >= std::chrono::milliseconds(options_.joiners_interval_ms)) {
+    joiners_read_ = now;
+    auto regs = membership_->GroupRegistrations();
+    if (regs.ok()) {
+      joiners_.clear();
+      for (const Registration& r : *regs) {
+        bool candidate = r.id == membership_->id();
+        for (const auto& c : candidates) candidate = candidate || c.registration.id == r.id;
+        if (!candidate) joiners_.push_back({r.id, r.node, r.address});
+      }
+    }
+  }
+  std::vector<ReplicaPeer> peers = Peers(candidates);
+  const size_t voters = peers.size();
+  peers.insert(peers.end(), joiners_.begin(), joiners_.end());
+  if (peers != peers_) {
+    peers_ = peers;
+    replicator_->SetPeers(peers_, voters);
+  }
+}
+
 void ClusterNode::Step() {
+  if (options_.caught_up && membership_->deferred() && options_.caught_up()) {
+    Status s = membership_->CampaignNow();
+    if (!s.ok()) spdlog::warn("cluster: cannot campaign yet: {}", s.ToString());
+  }
   const std::vector<Membership::Candidate> candidates = membership_->candidates();
   const std::string my_key = membership_->election_key();
   const bool first = !candidates.empty() && !my_key.empty() && candidates.front().key == my_key;
@@ -62,11 +89,7 @@ void ClusterNode::Step() {
       StepDown("deposed");
       return;
     }
-    std::vector<ReplicaPeer> peers = Peers(candidates);
-    if (peers != peers_) {
-      peers_ = peers;
-      replicator_->SetPeers(peers_);
-    }
+    UpdatePeers(candidates);
     return;
   }
   // Remember whether this node is leader 2 of a live epoch: if leader 1 goes, it holds everything.
@@ -84,6 +107,12 @@ bool ClusterNode::BecomeLeader(uint64_t epoch, const std::string& election_key) 
   RecoveryOptions rec;
   rec.group = membership_->group();
   rec.answers_needed = was_leader2_ ? 1 : options_.reads;
+  if (!was_leader2_) {
+    // A group that never numbered a write has acknowledged none: nothing to recover (a new
+    // cluster's first leader must not wait for `reads` members).
+    auto written = membership_->GroupHasWritten();
+    if (written.ok() && !*written) rec.answers_needed = 1;
+  }
   auto recovered = RecoverTail(engine_, Peers(membership_->candidates()), rec);
   if (!recovered.ok()) {
     if (recovered.status().ToString() != last_recovery_error_) {
@@ -112,13 +141,13 @@ bool ClusterNode::BecomeLeader(uint64_t epoch, const std::string& election_key) 
     return leading->load() == epoch && m->role() == Role::kLeader1 &&
            static_cast<uint64_t>(m->epoch()) == epoch;
   };
-  auto replicator = std::make_unique<Replicator>(engine_, ro);
-  peers_ = Peers(membership_->candidates());
-  replicator->SetPeers(peers_);
   {
     absl::MutexLock lock(&mu_);
-    replicator_ = std::move(replicator);
+    replicator_ = std::make_unique<Replicator>(engine_, ro);
   }
+  peers_.clear();
+  joiners_read_ = {};
+  UpdatePeers(membership_->candidates());
   hook_ = std::make_unique<LeaderHook>(sequencer_.get(), replicator_.get(), epoch);
   last_led_epoch_ = epoch;
   {
@@ -149,6 +178,7 @@ void ClusterNode::StepDown(const char* why) {
   hook_.reset();
   sequencer_.reset();
   peers_.clear();
+  joiners_.clear();
   spdlog::info("cluster: no longer leader 1 of group {} (epoch {}): {}", membership_->group(),
                epoch, why);
 }

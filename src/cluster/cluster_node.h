@@ -14,7 +14,9 @@
 #include <absl/synchronization/mutex.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -31,6 +33,10 @@ struct ClusterNodeOptions {
   uint32_t reads = 2;
   uint32_t writes = 2;
   int64_t poll_interval_ms = 20;
+  int64_t joiners_interval_ms = 500;  // while leading: how often to look for joining members
+  // This node's log has reached a leader's committed end (ReplicationService::caught_up): a
+  // deferred member campaigns then.
+  std::function<bool()> caught_up;
 };
 
 class ClusterNode {
@@ -63,6 +69,8 @@ class ClusterNode {
   bool BecomeLeader(uint64_t epoch, const std::string& election_key);
   void StepDown(const char* why);
   std::vector<ReplicaPeer> Peers(const std::vector<Membership::Candidate>& candidates) const;
+  // While leading: candidates, then members that registered but hold back their campaign.
+  void UpdatePeers(const std::vector<Membership::Candidate>& candidates);
 
   Engine* const engine_;
   Membership* const membership_;
@@ -77,6 +85,8 @@ class ClusterNode {
   std::unique_ptr<Replicator> replicator_;
   std::unique_ptr<LeaderHook> hook_;
   std::vector<ReplicaPeer> peers_;
+  std::vector<ReplicaPeer> joiners_;
+  std::chrono::steady_clock::time_point joiners_read_{};
   Status CheckLeadershipOnce();
 
   absl::Mutex read_mu_;  // read confirmation rounds

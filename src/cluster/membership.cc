@@ -1,5 +1,7 @@
 #include "cluster/membership.h"
 
+#include "cluster/sequencer.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -59,6 +61,18 @@ Result<std::unique_ptr<Membership>> Membership::Start(MembershipOptions options)
   RDB_RETURN_IF_ERROR(m->ObtainIdentity());
   m->election_ =
       std::make_unique<etcd::Election>(m->client_.get(), m->layout_.ElectionPrefix(m->group_));
+  if (m->options_.defer_campaign_when_new && m->fresh_identity_ && m->options_.last_seq() == 0) {
+    // Only when the group holds data: its sequencer's key exists once a write was numbered.
+    RDB_ASSIGN_OR_RETURN(bool has_data, m->GroupHasWritten());
+    if (has_data) {
+      absl::MutexLock lock(&m->mu_);
+      m->deferred_ = true;
+      spdlog::info(
+          "cluster: node {} is new to group {}, which has a leader: it catches up before "
+          "it campaigns",
+          m->options_.node, m->group_);
+    }
+  }
   RDB_RETURN_IF_ERROR(m->Register());
   Membership* raw = m.get();
   RDB_ASSIGN_OR_RETURN(m->observer_, etcd::ElectionObserver::Start(
@@ -127,6 +141,7 @@ Status Membership::ObtainIdentity() {
     spdlog::info("cluster: rejoining as node id {} (from {}/{})", identity_.id, options_.data_dir,
                  kNodeIdFileName);
   } else {
+    fresh_identity_ = true;
     identity_ = {options_.shape.dbname, -1, NewToken()};
     RDB_ASSIGN_OR_RETURN(bool claimed, ClaimFromCounter(&identity_));
     if (!claimed) {
@@ -239,19 +254,68 @@ Status Membership::Register() {
                                  absl::MutexLock lock(&self->mu_);
                                  self->lease_lost_ = true;
                                }));
-  auto me = election_->Campaign(lease.id, RegistrationToJson(MyRegistration(0), false));
-  if (!me.ok()) {
-    keeper->Stop();
-    (void)client_->LeaseRevoke(lease.id);
-    return me.status();
+  bool deferred = false;
+  {
+    absl::MutexLock lock(&mu_);
+    deferred = deferred_;
+  }
+  std::string key;
+  if (!deferred) {
+    auto me = election_->Campaign(lease.id, RegistrationToJson(MyRegistration(0), false));
+    if (!me.ok()) {
+      keeper->Stop();
+      (void)client_->LeaseRevoke(lease.id);
+      return me.status();
+    }
+    key = me->key;
   }
   absl::MutexLock lock(&mu_);
   keeper_ = std::move(keeper);
   lease_ = lease.id;
-  election_key_ = me->key;
+  election_key_ = key;
   published_seq_ = seq;
   lease_lost_ = false;
   return Status::OK();
+}
+
+Result<bool> Membership::GroupHasWritten() {
+  RDB_ASSIGN_OR_RETURN(etcd::GetResult got,
+                       client_->Get(EtcdSequencer::SeqKey(options_.shape.dbname, group_)));
+  return !got.kvs.empty();
+}
+
+bool Membership::deferred() const {
+  absl::MutexLock lock(&mu_);
+  return deferred_;
+}
+
+Status Membership::CampaignNow() {
+  int64_t lease = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!deferred_) return Status::OK();
+    lease = lease_;
+  }
+  RDB_ASSIGN_OR_RETURN(auto me,
+                       election_->Campaign(lease, RegistrationToJson(MyRegistration(0), false)));
+  {
+    absl::MutexLock lock(&mu_);
+    deferred_ = false;
+    election_key_ = me.key;
+  }
+  spdlog::info("cluster: node {} caught up with group {}: campaigning", options_.node, group_);
+  OnElection(observer_->candidates());
+  return Status::OK();
+}
+
+Result<std::vector<Registration>> Membership::GroupRegistrations() {
+  RDB_ASSIGN_OR_RETURN(etcd::GetResult got, client_->GetPrefix(layout_.MembersPrefix(group_)));
+  std::vector<Registration> out;
+  for (const auto& kv : got.kvs) {
+    auto reg = RegistrationFromJson(kv.key, kv.value);
+    if (reg.ok()) out.push_back(*reg);
+  }
+  return out;
 }
 
 void Membership::OnElection(const std::vector<etcd::Candidate>& candidates) {

@@ -53,6 +53,10 @@ struct MembershipOptions {
   double refresh_interval_s = 1;  // keep-alive and last_seq refresh period
   int64_t etcd_timeout_ms = 3000;
   std::function<uint64_t()> last_seq = [] { return uint64_t{0}; };
+  // A node new to its slot (no id in its data directory, an empty log) that joins a group which
+  // already has a leader registers but does not campaign until CampaignNow(): it is caught up
+  // first, so it never becomes leader 2 (or 1) without the group's data.
+  bool defer_campaign_when_new = false;
   Env* env = Env::Posix();
 };
 
@@ -86,6 +90,15 @@ class Membership {
     int64_t create_revision = 0;
   };
   std::vector<Candidate> candidates() const;
+  // True while this node is registered but holds back its campaign (defer_campaign_when_new).
+  bool deferred() const;
+  // Campaigns now (a deferred node that has caught up). No-op when not deferred.
+  Status CampaignNow();
+  // Whether any write was ever numbered in this group (its sequencer key exists in etcd): if not,
+  // no write can have been acknowledged, and a new leader has nothing to recover.
+  Result<bool> GroupHasWritten();
+  // Every registration of this node's group (one etcd read), joining members included.
+  Result<std::vector<Registration>> GroupRegistrations();
   // Leaves the election and campaigns again (at the back of the line, with a new lease) on the
   // refresh thread's next round: a leader that may no longer write in its epoch calls it.
   void RequestRejoin();
@@ -125,6 +138,8 @@ class Membership {
   std::vector<Candidate> ordered_ ABSL_GUARDED_BY(mu_);
   uint64_t published_seq_ ABSL_GUARDED_BY(mu_) = 0;
   bool lease_lost_ ABSL_GUARDED_BY(mu_) = false;
+  bool fresh_identity_ = false;                 // the id was not in the data directory (Start only)
+  bool deferred_ ABSL_GUARDED_BY(mu_) = false;  // registered, campaign held back
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ = false;  // Stop() ran (only Stop() touches it)
   std::thread thread_;

@@ -513,5 +513,43 @@ TEST_F(ReplicationTest, TwoFailoversInQuickSuccessionLoseNothing) {
   CheckHistory(history, "q2");
 }
 
+TEST_F(ReplicationTest, AnEmptyReplacementCatchesUpBeforeItCampaigns) {
+  StartGroup({"r0", "r1", "r2"});
+  History history;
+  Writers writers(&history, {S("r0").address(), S("r1").address()});
+  ASSERT_TRUE(writers.Progress(50));
+  S("r2").Kill();  // gone for good: its slot goes vacant once its lease expires
+  std::vector<pb::Member> ms;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        ms = Members(S("r0").address());
+        return ms.size() == 2;
+      },
+      10000))
+      << Describe(ms);
+  ASSERT_TRUE(writers.Progress(20));
+  // A new node with an empty data directory takes the vacant slot; it registers, is caught up by
+  // leader 1, and only then campaigns (so it never becomes leader 2 without the group's data).
+  const std::vector<Acked> before = writers.acked();
+  ASSERT_TRUE(Node("r3", Config(1, 3)).Start().ok());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        ms = Members(S("r0").address());
+        const pb::Member* m = Find(ms, "r3");
+        return m != nullptr && m->role() == pb::MEMBER_ROLE_FOLLOWER;
+      },
+      15000))
+      << Describe(ms);
+  EXPECT_EQ(Find(ms, "r3")->id(), 2u);  // the vacant slot
+  // Campaigning means caught up: everything acknowledged before it started is in its log now.
+  ExpectHolds(LocalLog(S("r3").address()), before, "r3");
+  EXPECT_NE(S("r3").log().find("catches up before it campaigns"), std::string::npos);
+  ASSERT_TRUE(writers.Progress(20));
+  writers.Stop();
+  EXPECT_EQ(writers.failed(), 0);
+  ExpectConverged("r0", {"r1", "r3"}, writers.acked());
+  CheckHistory(history, "r0");
+}
+
 }  // namespace
 }  // namespace rdb::test

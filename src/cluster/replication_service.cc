@@ -185,6 +185,11 @@ grpc::Status ReplicationService::Replicate(
         spdlog::warn("replication: {}", st.error_message());
         return st;
       }
+      if (engine_->last_seq() >= req.append().leader_end() && !caught_up_.load()) {
+        caught_up_.store(true);
+        spdlog::info("replication: caught up with {} at seq {}", hello.leader(),
+                     engine_->last_seq());
+      }
       pb::ReplicateResponse resp;
       resp.mutable_ack()->set_durable_seq(engine_->last_seq());
       if (!stream->Write(resp)) return grpc::Status::CANCELLED;

@@ -12,6 +12,7 @@
 
 #include <absl/synchronization/mutex.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -50,6 +51,8 @@ class ReplicationService final : public ::rdeebee::internal::v1::Replication::Se
                      ::rdeebee::internal::v1::FetchResponse* resp) override;
 
   uint64_t newest_epoch() const;
+  // This member's log has reached a leader's committed end (Append.leader_end) at least once.
+  bool caught_up() const { return caught_up_.load(); }
 
  private:
   // Registers a stream of `epoch`; its id, or an error if the epoch is stale.
@@ -66,6 +69,7 @@ class ReplicationService final : public ::rdeebee::internal::v1::Replication::Se
   uint64_t current_stream_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t next_stream_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Mutex apply_mu_;  // one stream applies (or truncates) at a time
+  std::atomic<bool> caught_up_{false};
 };
 
 }  // namespace rdb::cluster

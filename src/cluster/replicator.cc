@@ -158,10 +158,19 @@ class Replicator::Link {
       r_->cv_.SignalAll();
     });
     uint64_t sent = end;  // the member's log ends here once everything sent is applied
+    {
+      // A heartbeat with this log's committed end: a member already level with it knows it has
+      // caught up (a new member campaigns only then).
+      pb::ReplicateRequest hb;
+      hb.mutable_append()->set_prev_seq(sent);
+      hb.mutable_append()->set_leader_end(r_->engine_->last_seq());
+      if (!stream->Write(hb)) return Status::Unavailable("stream closed");
+    }
     for (;;) {
       pb::ReplicateRequest req;
       auto* append = req.mutable_append();
       append->set_prev_seq(sent);
+      append->set_leader_end(r_->engine_->last_seq());
       uint64_t next_end = sent;
       {
         absl::MutexLock lock(&r_->mu_);
@@ -201,7 +210,7 @@ Replicator::Replicator(Engine* engine, ReplicatorOptions options)
 
 Replicator::~Replicator() { Stop(); }
 
-void Replicator::SetPeers(const std::vector<ReplicaPeer>& peers) {
+void Replicator::SetPeers(const std::vector<ReplicaPeer>& peers, size_t voters) {
   std::vector<std::shared_ptr<Link>> keep, drop;
   {
     absl::MutexLock lock(&mu_);
@@ -227,6 +236,7 @@ void Replicator::SetPeers(const std::vector<ReplicaPeer>& peers) {
     links_.clear();
   } else {
     links_ = std::move(keep);
+    voters_ = std::min(voters, links_.size());
   }
   cv_.SignalAll();
 }
@@ -234,7 +244,7 @@ void Replicator::SetPeers(const std::vector<ReplicaPeer>& peers) {
 bool Replicator::QuorumHolds(uint64_t last_seq) const {
   uint32_t holders = 1;  // this node: the group is durable in its log
   bool leader2 = options_.writes < 2;
-  for (size_t i = 0; i < links_.size(); i++) {
+  for (size_t i = 0; i < voters_; i++) {
     if (links_[i]->connected && links_[i]->durable_seq >= last_seq) {
       holders++;
       if (i == 0) leader2 = true;

@@ -56,9 +56,11 @@ class Replicator {
   Replicator(const Replicator&) = delete;
   Replicator& operator=(const Replicator&) = delete;
 
-  // The other members, in election order: peers[0] is leader 2. Links to members no longer listed
-  // are closed; new ones are opened.
-  void SetPeers(const std::vector<ReplicaPeer>& peers);
+  // The other members: first the `voters` other candidates in election order (peers[0] is
+  // leader 2), then members that are catching up before they campaign (they get every write but
+  // count in no quorum). Links to members no longer listed are closed; new ones are opened.
+  void SetPeers(const std::vector<ReplicaPeer>& peers, size_t voters);
+  void SetPeers(const std::vector<ReplicaPeer>& peers) { SetPeers(peers, peers.size()); }
 
   Status Replicate(uint64_t prev_seq, const std::vector<std::string>& bodies, uint64_t last_seq);
 
@@ -81,6 +83,7 @@ class Replicator {
   mutable absl::Mutex mu_;
   absl::CondVar cv_;  // acks advanced, links changed, a batch arrived, stop
   std::vector<std::shared_ptr<Link>> links_ ABSL_GUARDED_BY(mu_);  // election order
+  size_t voters_ ABSL_GUARDED_BY(mu_) = 0;  // links_[0, voters_) count in quorums
   // The group commit being replicated (Replicate is blocked on it).
   bool has_batch_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t batch_prev_ ABSL_GUARDED_BY(mu_) = 0;

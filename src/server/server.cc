@@ -65,6 +65,7 @@ rdb::Status StartMembership(const ServerConfig& config, Engine* engine,
   mo.lease_ttl_s = config.lease_ttl_s;
   mo.refresh_interval_s = config.refresh_interval_s;
   mo.last_seq = [engine] { return engine->last_seq(); };
+  mo.defer_campaign_when_new = true;
   spdlog::info("joining cluster {} via etcd {} as node {} ({})", config.dbname, config.etcd,
                mo.node, mo.address);
   RDB_ASSIGN_OR_RETURN(*out, cluster::Membership::Start(std::move(mo)));
@@ -142,6 +143,10 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
     co.dbname = config.dbname;
     co.reads = config.reads;
     co.writes = config.writes;
+    impl->replication = std::make_unique<cluster::ReplicationService>(
+        engine, impl->membership->group(), impl->membership->node());
+    cluster::ReplicationService* replication = impl->replication.get();
+    co.caught_up = [replication] { return replication->caught_up(); };
     impl->cluster_node = std::make_unique<cluster::ClusterNode>(engine, impl->membership.get(), co);
     cluster::ClusterNode* node = impl->cluster_node.get();
     so.confirm_leadership = [node] { return node->ConfirmLeadership(); };
@@ -156,11 +161,7 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
   std::string address = config.ListenAddress();
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &impl->selected_port);
   builder.RegisterService(impl->service.get());
-  if (impl->membership) {
-    impl->replication = std::make_unique<cluster::ReplicationService>(
-        engine, impl->membership->group(), impl->membership->node());
-    builder.RegisterService(impl->replication.get());
-  }
+  if (impl->replication) builder.RegisterService(impl->replication.get());
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.grpc_receive_bytes_max()));
   builder.SetMaxSendMessageSize(static_cast<int>(kReadBytesMax + (4u << 20)));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
