@@ -236,6 +236,7 @@ Result<AppendReply> Client::Delete(const std::string& key, Expected expected,
 Result<Event> Client::Get(const std::string& key) {
   pb::GetRequest req;
   req.set_key(key);
+  req.set_stale(options_.stale_reads);
   pb::GetResponse resp;
   RDB_RETURN_IF_ERROR(Run(true, [&](grpc::ClientContext* ctx) {
     resp.Clear();
@@ -251,6 +252,7 @@ Result<ReadReply> Client::ReadStream(const std::string& key, uint64_t from_versi
   req.set_from_version(from_version);
   req.set_direction(backward ? pb::DIRECTION_BACKWARD : pb::DIRECTION_FORWARD);
   req.set_limit(limit);
+  req.set_stale(options_.stale_reads);
   pb::ReadStreamResponse resp;
   RDB_RETURN_IF_ERROR(Run(true, [&](grpc::ClientContext* ctx) {
     resp.Clear();

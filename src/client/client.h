@@ -43,6 +43,9 @@ struct ClientOptions {
   // Give this client its own TCP connection instead of sharing one with other clients of the
   // process that talk to the same server (the benchmark's --clients N means N connections).
   bool own_connection = false;
+  // Cluster mode: Get and ReadStream read the asked node's own copy (GetRequest.stale) instead of
+  // leader 1's confirmed state.
+  bool stale_reads = false;
 };
 
 // "HOST:PORT" from --server, else SERVER_IP / SERVER_PORT, else 127.0.0.1:2048.

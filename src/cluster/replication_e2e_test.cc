@@ -340,6 +340,29 @@ TEST_F(ClusterTest, WritesThroughEveryNodeAreReplicatedWithUniqueIncreasingSeqs)
     EXPECT_FALSE(first.empty()) << "group " << g << " got no key";
     union_log.insert(union_log.end(), first.begin(), first.end());
   }
+  // --stale reads a member's own copy: a follower of the key's group has it, a node of the other
+  // group has none (exit 1); a default (linearizable) read through that node finds it.
+  const pb::Event& last = union_log.back();
+  const pb::Member* holder = nullptr;
+  const pb::Member* other = nullptr;
+  uint32_t last_group = 0;
+  for (const auto& m : ms)
+    for (const auto& e : LocalLog(S(m.node()).address()))
+      if (e.seq() == last.seq()) last_group = m.group();
+  for (const auto& m : ms) {
+    if (m.group() == last_group && m.role() == pb::MEMBER_ROLE_FOLLOWER) holder = &m;
+    if (m.group() != last_group) other = &m;
+  }
+  ASSERT_TRUE(holder != nullptr && other != nullptr);
+  ProcessResult r = RunProcess({ClientBinary(), "-k", last.key(), "read", "--stale", "--server",
+                                S(holder->node()).address()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = RunProcess({ClientBinary(), "-k", last.key(), "read", "--stale", "--server",
+                  S(other->node()).address()});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  r = RunProcess(
+      {ClientBinary(), "-k", last.key(), "read", "--server", S(other->node()).address()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
   std::sort(union_log.begin(), union_log.end(),
             [](const pb::Event& a, const pb::Event& b) { return a.seq() < b.seq(); });
   EXPECT_EQ(union_log.size(), all.size());

@@ -273,7 +273,8 @@ grpc::ServerUnaryReactor* EventStoreService::Delete(grpc::CallbackServerContext*
 
 grpc::ServerUnaryReactor* EventStoreService::Get(grpc::CallbackServerContext* ctx,
                                                  const pb::GetRequest* req, pb::GetResponse* resp) {
-  if (view_ == nullptr) {
+  if (view_ == nullptr || req->stale()) {
+    // Single-node mode, or a stale read: this node's own copy, whatever its role.
     return Inline(Method::kGet, ctx, [&]() -> rdb::Status {
       RDB_RETURN_IF_ERROR(ValidateRequestKey(req->key()));
       return GetLocal(*req, resp);
@@ -295,7 +296,7 @@ rdb::Status EventStoreService::GetLocal(const pb::GetRequest& req, pb::GetRespon
 grpc::ServerUnaryReactor* EventStoreService::ReadStream(grpc::CallbackServerContext* ctx,
                                                         const pb::ReadStreamRequest* req,
                                                         pb::ReadStreamResponse* resp) {
-  if (view_ == nullptr) {
+  if (view_ == nullptr || req->stale()) {
     return Inline(Method::kReadStream, ctx, [&]() -> rdb::Status {
       RDB_RETURN_IF_ERROR(ValidateRequestKey(req->key()));
       return ReadStreamLocal(*req, resp);

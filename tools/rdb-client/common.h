@@ -44,6 +44,7 @@ struct Options {
   bool before = false;                // subscribe --before
   uint64_t count = 0;                 // subscribe --count (0 = no limit)
   std::string delete_group;           // groups --delete
+  bool stale = false;                 // read / history --stale (cluster: the node's own copy)
 
   // Which options were given, by long name without dashes ("key", "payload", ...).
   std::function<bool(const std::string&)> given;

@@ -28,7 +28,7 @@ int RunHistory(const Options& o, client::Client& c) {
 Verb HistoryVerb() {
   return {"history",
           "Print the key's events, one per line (exit 1 if the key has none)",
-          {"from-version", "backward", "limit"},
+          {"from-version", "backward", "limit", "stale"},
           true,
           RunHistory};
 }

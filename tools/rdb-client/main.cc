@@ -1,7 +1,7 @@
 // rdb-client: RDeeBee's command-line client (CONTRACT.md "rdb-client").
 //
 //   rdb-client -k KEY -p PAYLOAD write     rdb-client -k KEY read     rdb-client -k KEY delete
-//   rdb-client -k KEY history [--from-version V] [--backward] [--limit N]
+//   rdb-client -k KEY history [--from-version V] [--backward] [--limit N] [--stale]
 //   rdb-client scan [--from SEQ] [--limit N]     rdb-client status
 //   rdb-client subscribe [--from earliest|latest|SEQ] [--prefix P]... [--type T]... [--group G]
 //                        [--before] [--count N]
@@ -51,6 +51,10 @@ void AddVerbOptions(CLI::App* app, Options* o, const std::vector<std::string>& n
       add(n, app->add_option("--from-version", o->from_version,
                              "First version (forward: 0 = the first; backward: 0 = the last)"));
     if (n == "backward") add(n, app->add_flag("--backward", o->backward, "Newest first"));
+    if (n == "stale")
+      add(n, app->add_flag("--stale", o->stale,
+                           "Cluster: read the asked node's own copy (may be behind leader 1) "
+                           "instead of a linearizable read from leader 1"));
     if (n == "limit")
       add(n, app->add_option("--limit", o->limit, "At most N events (default 1000, max 10000)")
                  ->check(CLI::Range(1u, kLimitMax)));
@@ -94,8 +98,9 @@ int Main(int argc, char** argv) {
   global("timeout", app.add_option("--timeout", o.timeout_seconds,
                                    "Seconds to wait for the server (default 10)")
                         ->check(CLI::PositiveNumber));
-  const std::vector<std::string> kVerbOptions = {
-      "from-version", "backward", "limit", "from", "prefix", "group", "before", "count", "delete"};
+  const std::vector<std::string> kVerbOptions = {"from-version", "backward", "limit",  "from",
+                                                 "prefix",       "group",    "before", "count",
+                                                 "delete",       "stale"};
   AddVerbOptions(&app, &o, kVerbOptions, /*hidden=*/true, &opts);
 
   std::vector<Verb> verbs = Verbs();
@@ -151,6 +156,7 @@ int Main(int argc, char** argv) {
 
   client::ClientOptions co;
   co.timeout_seconds = o.timeout_seconds;
+  co.stale_reads = o.stale;
   std::string address = o.server.empty() ? client::DefaultServerAddress() : o.server;
   const char* trace = std::getenv("TRACE_LEVEL");
   if (trace != nullptr && (std::string(trace) == "debug" || std::string(trace) == "trace"))

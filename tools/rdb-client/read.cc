@@ -24,7 +24,11 @@ int RunRead(const Options& o, client::Client& c) {
 }  // namespace
 
 Verb ReadVerb() {
-  return {"read", "Print the key's latest value (exit 1 if absent or deleted)", {}, true, RunRead};
+  return {"read",
+          "Print the key's latest value (exit 1 if absent or deleted)",
+          {"stale"},
+          true,
+          RunRead};
 }
 
 }  // namespace rdb::cli
