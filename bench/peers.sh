@@ -13,7 +13,9 @@
 # clients). Columns: events/s, p50 and p99 per system, and ours / best peer. Every server is started
 # by this script on a free loopback port with its data under mktemp -d, and stopped and removed on exit.
 # Usage: bench/peers.sh BUILD_DIR   (SYNC_SECONDS=... overrides the 10 s per run; RESULTS=FILE keeps
-# the raw results as JSON lines)
+# the raw results as JSON lines; PEERS_SYSTEMS="postgresql redis" runs only those, PEERS_CLIENTS="16
+# 64 256" the peers' single-event client counts, PEERS_BATCHED=0 skips the batched row). Section
+# bodies below are not indented: they hold heredocs.
 set -euo pipefail
 build=${1:-build/release}
 secs=${SYNC_SECONDS:-10}
@@ -23,6 +25,14 @@ key_space=100000
 payload=$(printf 'x%.0s' $(seq 100))  # 100 bytes
 batch=100
 batch_clients=16
+# Which systems and single-event client counts to run (bench/cluster.sh runs only the peers, at its
+# own client counts); the RDeeBee rows always come from bench/server.sh (1, 16 and 64 clients).
+systems=${PEERS_SYSTEMS:-rdeebee postgresql redis etcd}
+clients_list=${PEERS_CLIENTS:-1 16 64}
+batched=${PEERS_BATCHED:-1}  # 0: no batched row
+want() { [[ " $systems " == *" $1 "* ]]; }
+pg_max_connections=200
+for n in $clients_list; do if ((n + 10 > pg_max_connections)); then pg_max_connections=$((n + 10)); fi; done
 
 for tool in "$pgbin/initdb" "$pgbin/pg_ctl" "$pgbin/pgbench" "$pgbin/psql" redis-server redis-cli \
             redis-benchmark etcd etcdctl "$build/tools/rdb-server" "$build/tools/rdb-bench"; do
@@ -69,6 +79,7 @@ echo "runs: ${secs}s each, payload 100 B, random keys over $key_space, batched =
 echo
 
 # --- RDeeBee -------------------------------------------------------------------------------------
+if want rdeebee; then
 echo "== RDeeBee: rdb-server --fsync always, rdb-bench (bench/server.sh)"
 RESULTS="$work/ours.txt" SYNC_SECONDS="$secs" bash "$here/server.sh" "$build"
 python3 - "$work/ours.txt" >> "$work/results.jsonl" <<'PY'
@@ -88,12 +99,14 @@ for line in open(sys.argv[1]):
                           "errors": sum(r["errors"].values())}))
 PY
 echo
+fi
 
 # --- PostgreSQL ----------------------------------------------------------------------------------
+if want postgresql; then
 pgdir=$(mktemp -d /tmp/rdb-peers-pg-XXXXXX)
 [ "$(id -u)" -eq 0 ] && chown postgres: "$pgdir"
 pgport=$(free_port)
-pg_settings="fsync=on synchronous_commit=on wal_sync_method=fdatasync full_page_writes=on max_connections=200 shared_buffers=128MB"
+pg_settings="fsync=on synchronous_commit=on wal_sync_method=fdatasync full_page_writes=on max_connections=$pg_max_connections shared_buffers=128MB"
 as_pg "$pgbin/initdb" -D "$pgdir/data" -U postgres --auth=trust -E UTF8 --locale=C --no-sync >/dev/null
 pg_opts="-p $pgport -k $pgdir -c listen_addresses=127.0.0.1"
 for s in $pg_settings; do pg_opts+=" -c $s"; done
@@ -134,16 +147,16 @@ run_pgbench() {  # workload, clients, script, events per transaction
   read -r p50 p99 < <(python3 "$here/peers_table.py" pglog "$work"/pglog.*)
   record postgresql "$workload" "$clients" "$(python3 -c "print($tps * $per_tx)")" "$p50" "$p99"
 }
-run_pgbench single-1 1 "$work/single.sql" 1
-run_pgbench single-16 16 "$work/single.sql" 1
-run_pgbench single-64 64 "$work/single.sql" 1
-run_pgbench batch100 "$batch_clients" "$work/batch.sql" "$batch"
+for n in $clients_list; do run_pgbench "single-$n" "$n" "$work/single.sql" 1; done
+if [ "$batched" = 1 ]; then run_pgbench batch100 "$batch_clients" "$work/batch.sql" "$batch"; fi
 psql_ -At -c "SELECT 'rows in events after the batched run: ' || count(*) FROM events"
 as_pg "$pgbin/pg_ctl" -D "$pgdir/data" -m fast -w stop >/dev/null
 pg_started=""
 echo
+fi
 
 # --- Redis Streams -------------------------------------------------------------------------------
+if want redis; then
 rport=$(free_port)
 mkdir -p "$work/redis"
 redis-server --port "$rport" --bind 127.0.0.1 --dir "$work/redis" --appendonly yes --appendfsync always \
@@ -181,16 +194,16 @@ run_redis() {  # workload, clients, pipeline
   record redis "$workload" "$clients" "$(cut -d, -f1 <<< "$csv")" "$(cut -d, -f4 <<< "$csv")" \
     "$(cut -d, -f6 <<< "$csv")"
 }
-run_redis single-1 1 1
-run_redis single-16 16 1
-run_redis single-64 64 1
-run_redis batch100 "$batch_clients" "$batch"
+for n in $clients_list; do run_redis "single-$n" "$n" 1; done
+if [ "$batched" = 1 ]; then run_redis batch100 "$batch_clients" "$batch"; fi
 echo "aof fsyncs: $(redis-cli -p "$rport" info persistence | grep -E '^aof_(enabled|last_write_status)' | tr -d '\r' | paste -sd' ')"
 kill -TERM "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true
 redis_pid=""
 echo
+fi
 
 # --- etcd ----------------------------------------------------------------------------------------
+if want etcd; then
 # Durable by default: etcd fsyncs its raft WAL before a write is acknowledged (batching the writes
 # that arrive together, as a group commit). The other flags are pinned at their 3.4 defaults,
 # except the backend quota, raised so that no run can hit the 2 GiB default and stop on an alarm.
@@ -244,14 +257,13 @@ print(json.dumps({"system": "etcd", "workload": sys.argv[1], "clients": r["clien
 PY
 }
 fsyncs0=$(etcd_metric etcd_disk_wal_fsync_duration_seconds_count)
-run_etcd single-1 1 1
-run_etcd single-16 16 1
-run_etcd single-64 64 1
-run_etcd batch100 "$batch_clients" "$batch"
+for n in $clients_list; do run_etcd "single-$n" "$n" 1; done
+if [ "$batched" = 1 ]; then run_etcd batch100 "$batch_clients" "$batch"; fi
 echo "wal fsyncs during the runs: $(( $(etcd_metric etcd_disk_wal_fsync_duration_seconds_count) - fsyncs0 )), db size: $(etcd_metric etcd_mvcc_db_total_size_in_bytes) bytes"
 kill -TERM "$etcd_pid" 2>/dev/null || true; wait "$etcd_pid" 2>/dev/null || true
 etcd_pid=""
 echo
+fi
 
 python3 "$here/peers_table.py" table "$work/results.jsonl"
 if [ -n "${RESULTS:-}" ]; then cp "$work/results.jsonl" "$RESULTS"; fi

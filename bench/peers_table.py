@@ -67,7 +67,15 @@ def table(path):
     print(head)
     print(sub)
     print("-" * len(sub.rstrip()) + "-" * 8)
-    for workload, title in WORKLOADS:
+    workloads = list(WORKLOADS)  # plus any other client counts (PEERS_CLIENTS)
+    for n in sorted({r["clients"] for (_, w), r in rows.items() if w.startswith("single-")}):
+        if all(w != f"single-{n}" for w, _ in workloads):
+            workloads.append((f"single-{n}", f"single-event, {n} clients"))
+    workloads.sort(key=lambda w: (w[0].startswith("batch"), int(w[0].split("-")[1])
+                                  if w[0].startswith("single-") else 0))
+    for workload, title in workloads:
+        if not any(w == workload for (_, w) in rows):
+            continue
         line = f"{title:<29}"
         for system, _ in SYSTEMS:
             r = rows.get((system, workload))

@@ -5,6 +5,7 @@
 //
 //   rdb-bench --workload append --clients 64 --duration 10
 //   rdb-bench --workload append --batch 100 --clients 16 --ops 10000
+//   rdb-bench --server 127.0.0.1:4110,127.0.0.1:4113 --route-groups --clients 64   (cluster)
 //   rdb-bench --workload get --clients 16 --rate 20000 --duration 10
 //   rdb-bench --target etcd --server 127.0.0.1:2379 --workload append --clients 16
 //   rdb-bench --workload subscribe-catchup --events 1000000
@@ -37,8 +38,12 @@ int Main(int argc, char** argv) {
       ->check(CLI::IsMember({"rdeebee", "etcd"}))
       ->capture_default_str();
   app.add_option("--server", o.server,
-                 "HOST:PORT (default: SERVER_IP/SERVER_PORT, 127.0.0.1:2048; etcd: "
-                 "HOST:PORT[,HOST:PORT...], default 127.0.0.1:2379)");
+                 "HOST:PORT[,HOST:PORT...] (default: SERVER_IP/SERVER_PORT, 127.0.0.1:2048; "
+                 "several: client i uses address i mod N, or see --route-groups; etcd: the "
+                 "client's endpoints, default 127.0.0.1:2379)");
+  app.add_flag("--route-groups", o.route_groups,
+               "Cluster: the --server addresses are leader 1 of groups 0..N-1; every client "
+               "connects to all and sends each request to its key's group (no forwarding)");
   app.add_option("--workload", workload,
                  "append | get | mixed | subscribe-catchup | subscribe-live (CDC, tools/rdb-bench/"
                  "subscribe.h: --clients are the writers, --key-space defaults to 4096)")
@@ -119,7 +124,7 @@ int Main(int argc, char** argv) {
     fsync = "etcd-wal";  // etcd fsyncs its WAL before it acknowledges a write
   } else {
     if (o.server.empty()) o.server = client::DefaultServerAddress();
-    if (auto c = client::Client::Connect(o.server); c.ok()) {
+    if (auto c = client::Client::Connect(o.server.substr(0, o.server.find(','))); c.ok()) {
       if (auto s = (*c)->GetStatus(); s.ok()) fsync = s->fsync;
     }
   }
@@ -175,6 +180,7 @@ int Main(int argc, char** argv) {
     j["batch"] = o.batch;
     j["clients"] = o.clients;
     j["rate"] = o.rate;
+    j["route_groups"] = o.route_groups;
     j["seconds"] = res.seconds;
     j["requests"] = res.requests;
     j["events"] = res.events;

@@ -28,8 +28,15 @@ class Conn {
 };
 
 struct ConnOptions {
-  std::string server;  // HOST:PORT (etcd: HOST:PORT[,HOST:PORT...])
+  // HOST:PORT[,HOST:PORT...]. etcd: the client's endpoints. RDeeBee: one address, or several —
+  // client `index` then connects to address index mod N, unless route_groups.
+  std::string server;
   double timeout_s = 10;
+  uint32_t index = 0;  // this client's number (0 .. clients - 1)
+  // RDeeBee, several addresses: address g is leader 1 of cluster group g (of N groups); the client
+  // connects to all of them and sends each request to its key's group (cluster::GroupOfKey), as a
+  // routing client would, so no node has to forward.
+  bool route_groups = false;
 };
 
 Result<std::unique_ptr<Conn>> ConnectRdeebee(const ConnOptions& options);

@@ -105,7 +105,9 @@ Result<std::vector<std::unique_ptr<Conn>>> ConnectAll(const BenchOptions& o) {
   ConnOptions co;
   co.server = o.server;
   co.timeout_s = o.timeout_s;
+  co.route_groups = o.route_groups;
   for (uint32_t i = 0; i < o.clients; i++) {
+    co.index = i;
     RDB_ASSIGN_OR_RETURN(auto c, Connect(o.target, co));
     clients.push_back(std::move(c));
   }

@@ -34,7 +34,8 @@ struct BenchOptions {
   double duration_s = 10;  // used when ops == 0
   uint64_t ops = 0;        // total requests; 0 = run for duration_s
   double timeout_s = 10;
-  bool preload = true;  // get/mixed: write every key once first
+  bool preload = true;        // get/mixed: write every key once first
+  bool route_groups = false;  // see ConnOptions::route_groups
 };
 
 struct BenchResult {
