@@ -67,7 +67,16 @@ Result<SeqRange> EtcdSequencer::Next(uint32_t n) {
                                                       etcd::Compare::Op::kEqual, options_.epoch));
   txn.then.push_back(etcd::TxnOp::MakePut(seq_key_, std::to_string(floor_)));
   txn.otherwise.push_back(etcd::TxnOp::MakeGet(options_.election_key));
-  RDB_ASSIGN_OR_RETURN(etcd::TxnResult r, client_->Commit(txn));
+  auto committed = client_->Commit(txn);
+  if (!committed.ok()) {
+    if (committed.status().code() != Code::kUnavailable) return committed.status();
+    // What a client sees for a write while etcd is down: say so in words, keep etcd's detail.
+    return Status::Unavailable(
+        "group " + std::to_string(options_.group) +
+        " cannot number the write: etcd is unreachable or not answering " +
+        "(writes resume by themselves once it is back; retry): " + committed.status().message());
+  }
+  const etcd::TxnResult& r = *committed;
   if (!r.succeeded) {
     std::string why = "its election key " + options_.election_key + " is gone";
     if (!r.results.empty()) {
