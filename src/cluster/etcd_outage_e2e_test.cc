@@ -1,0 +1,433 @@
+// etcd unreachable (issue 6), end to end: a real etcd and real rdb-server processes on loopback.
+// Writers with idempotency ids are acknowledged, then etcd is killed (kill -9) or stopped
+// (SIGTERM). During the outage (1) a write through any node fails with UNAVAILABLE within a
+// bounded time, and the message names etcd; (2) nothing acknowledged is lost (leader 1's own log
+// holds every acknowledged write, and so does the group's merged view once it is back). When etcd
+// returns on the same data directory, (3) writes succeed again by themselves within a few
+// LEASE_TTLs, the members' logs converge, and the recorded history is linearizable per key with no
+// acknowledged write lost.
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <set>
+
+#include "cluster/cluster_fixture.h"
+#include "tests/support/history.h"
+#include "tests/support/linearizability.h"
+
+namespace rdb::test {
+namespace {
+
+struct Acked {
+  std::string key;
+  std::string payload;
+  uint64_t seq = 0;
+  uint64_t version = 0;
+};
+
+using Millis = std::chrono::milliseconds;
+
+int64_t MsSince(SteadyClock::time_point t) {
+  return std::chrono::duration_cast<Millis>(SteadyClock::now() - t).count();
+}
+
+grpc::Status AppendVia(const std::string& address, const std::string& key,
+                       const std::string& payload, const std::string& id,
+                       pb::AppendResponse* resp) {
+  pb::AppendRequest req;
+  req.set_key(key);
+  req.add_events()->set_payload(payload);
+  req.set_idempotency_id(id);
+  return Call(address, [&](pb::EventStore::Stub* st, grpc::ClientContext* ctx) {
+    return st->Append(ctx, req, resp);
+  });
+}
+
+// The node's own log (a ReadAll marked as forwarded is served from the local engine).
+std::vector<pb::Event> LocalLog(const std::string& address) {
+  pb::ReadAllRequest req;
+  req.set_limit(10000);
+  pb::ReadAllResponse resp;
+  grpc::Status s = Call(address, [&](pb::EventStore::Stub* st, grpc::ClientContext* ctx) {
+    ctx->AddMetadata("rdb-forwarded", "1");
+    return st->ReadAll(ctx, req, &resp);
+  });
+  if (!s.ok()) {
+    std::cerr << "ReadAll on " << address << ": " << s.error_message() << "\n";
+    return {};
+  }
+  return {resp.events().begin(), resp.events().end()};
+}
+
+std::string Summary(const std::vector<pb::Event>& log) {
+  std::string out;
+  for (const auto& e : log) out += std::to_string(e.seq()) + ":" + e.key() + " ";
+  return out;
+}
+
+bool SameLog(const std::vector<pb::Event>& a, const std::vector<pb::Event>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); i++) {
+    if (a[i].seq() != b[i].seq() || a[i].key() != b[i].key() || a[i].version() != b[i].version() ||
+        a[i].payload() != b[i].payload()) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Every acknowledged write is in `log` with its seq, version and payload, exactly once; versions
+// per key have no gaps; seqs strictly increase.
+void ExpectHolds(const std::vector<pb::Event>& log, const std::vector<Acked>& acked,
+                 const std::string& who) {
+  std::map<uint64_t, const pb::Event*> by_seq;
+  std::map<std::string, uint64_t> versions;
+  std::map<std::string, int> payloads;
+  uint64_t prev = 0;
+  for (const auto& e : log) {
+    EXPECT_GT(e.seq(), prev) << who;
+    prev = e.seq();
+    by_seq[e.seq()] = &e;
+    EXPECT_EQ(e.version(), ++versions[e.key()]) << who << ": " << e.key();
+    EXPECT_EQ(++payloads[e.payload()], 1)
+        << who << ": payload (idempotency id) " << e.payload() << " written twice";
+  }
+  for (const Acked& a : acked) {
+    auto it = by_seq.find(a.seq);
+    ASSERT_NE(it, by_seq.end()) << who << " lost acknowledged seq " << a.seq << " (" << a.key
+                                << ")";
+    EXPECT_EQ(it->second->key(), a.key);
+    EXPECT_EQ(it->second->payload(), a.payload);
+    EXPECT_EQ(it->second->version(), a.version);
+  }
+}
+
+// Background writers: each appends to keys key0..key9 (payload = idempotency id), retrying every
+// write through the given nodes with the same id until it is acknowledged. Every logical append
+// goes into `history` once, however many retries it took.
+class Writers {
+ public:
+  Writers(History* history, std::vector<std::string> via, int threads = 3)
+      : history_(history), via_(std::move(via)) {
+    for (int w = 0; w < threads; w++) {
+      threads_.emplace_back([this, w] {
+        for (int i = 0; !stop_.load(); i++) {
+          const std::string key = "key" + std::to_string((w * 7 + i) % 10);
+          const std::string id = "w" + std::to_string(w) + "-" + std::to_string(i);
+          const uint64_t op = history_->Invoke(w, Op::Append(key, id, Expected::Any(), id));
+          Acked a;
+          if (!AppendWithRetry(key, id, &a)) {
+            history_->Complete(op, Outcome::Unknown("not acknowledged within 30 s"));
+            failed_++;
+            return;
+          }
+          history_->Complete(op, Outcome::Written(a.seq, a.version));
+          std::lock_guard lock(mu_);
+          acked_.push_back(a);
+        }
+      });
+    }
+  }
+  ~Writers() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+  size_t count() {
+    std::lock_guard lock(mu_);
+    return acked_.size();
+  }
+  bool Progress(size_t more, int timeout_ms = 10000) {
+    const size_t target = count() + more;
+    return WaitFor([&] { return count() >= target; }, timeout_ms);
+  }
+  std::vector<Acked> acked() {
+    std::lock_guard lock(mu_);
+    return acked_;
+  }
+  int failed() const { return failed_.load(); }
+
+ private:
+  bool AppendWithRetry(const std::string& key, const std::string& id, Acked* out) {
+    auto deadline = SteadyClock::now() + std::chrono::seconds(30);
+    for (size_t attempt = 0; SteadyClock::now() < deadline; attempt++) {
+      pb::AppendResponse resp;
+      grpc::Status s = AppendVia(via_[attempt % via_.size()], key, id, id, &resp);
+      if (s.ok()) {
+        *out = {key, id, resp.first_seq(), resp.first_version()};
+        return true;
+      }
+      std::this_thread::sleep_for(Millis(20));
+    }
+    return false;
+  }
+
+  History* const history_;
+  std::vector<std::string> via_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> failed_{0};
+  std::mutex mu_;
+  std::vector<Acked> acked_;
+  std::vector<std::thread> threads_;
+};
+
+// Background readers: Gets of key0..key9 through every node in turn (linearizable reads: they
+// fail while etcd is away, since leader 1 confirms its election key in etcd).
+class Readers {
+ public:
+  Readers(History* history, std::vector<std::string> via, int threads = 2)
+      : history_(history), via_(std::move(via)) {
+    for (int r = 0; r < threads; r++) {
+      threads_.emplace_back([this, r] {
+        for (size_t i = 0; !stop_.load(); i++) {
+          const std::string key = "key" + std::to_string((r * 3 + i) % 10);
+          const uint64_t op = history_->Invoke(100 + r, Op::Get(key));
+          pb::GetRequest req;
+          req.set_key(key);
+          pb::GetResponse resp;
+          grpc::Status s =
+              Call(via_[i % via_.size()], [&](pb::EventStore::Stub* st, grpc::ClientContext* ctx) {
+                return st->Get(ctx, req, &resp);
+              });
+          if (s.ok()) {
+            history_->Complete(op, Outcome::Value(resp.event().payload(), resp.event().version(),
+                                                  resp.event().seq()));
+            reads_++;
+          } else if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
+            history_->Complete(op, Outcome::NotFound());
+            reads_++;
+          } else {
+            history_->Complete(op, Outcome::Failed(Code::kUnavailable));
+          }
+          std::this_thread::sleep_for(Millis(5));
+        }
+      });
+    }
+  }
+  ~Readers() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+  int reads() const { return reads_.load(); }
+
+ private:
+  History* const history_;
+  std::vector<std::string> via_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> reads_{0};
+  std::vector<std::thread> threads_;
+};
+
+class EtcdOutageTest : public ClusterTest {
+ protected:
+  static constexpr double kLeaseTtlS = 1;
+
+  std::vector<std::string> Addresses(const std::vector<std::string>& names) {
+    std::vector<std::string> out;
+    for (const auto& n : names) out.push_back(S(n).address());
+    return out;
+  }
+
+  // Starts `groups` x 3 nodes and waits until the map is well formed.
+  void StartCluster(const std::vector<std::string>& names, uint32_t groups) {
+    StartNodes(names, Config(groups, 3), kLeaseTtlS);
+    std::vector<pb::Member> ms;
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          ms = Members(S(names[0]).address());
+          return ms.size() == names.size() && WellFormed(ms, groups, 3);
+        },
+        10000))
+        << Describe(ms);
+  }
+
+  // Leader 1 of each group as `ask` sees the map, once it is well formed; empty on timeout.
+  std::map<uint32_t, std::string> Leaders(const std::string& ask, uint32_t groups, size_t nodes,
+                                          int timeout_ms) {
+    std::vector<pb::Member> ms;
+    std::map<uint32_t, std::string> out;
+    bool ok = WaitFor(
+        [&] {
+          ms = Members(S(ask).address());
+          return ms.size() == nodes && WellFormed(ms, groups, 3);
+        },
+        timeout_ms, 50);
+    EXPECT_TRUE(ok) << Describe(ms);
+    if (!ok) return out;
+    for (const auto& m : ms)
+      if (m.role() == pb::MEMBER_ROLE_LEADER1) out[m.group()] = m.node();
+    return out;
+  }
+
+  // One write through each node at a time (fresh ids, never retried) until every node has
+  // answered UNAVAILABLE once; returns how long that took from `since`. The outcomes go into the
+  // history as unknown (a failed write is never acknowledged, but must not appear either unless
+  // the checker allows it).
+  int64_t ProbeUnavailable(History* history, const std::vector<std::string>& names,
+                           SteadyClock::time_point since, int timeout_ms) {
+    std::set<std::string> refused;
+    int n = 0;
+    auto deadline = SteadyClock::now() + Millis(timeout_ms);
+    while (refused.size() < names.size() && SteadyClock::now() < deadline) {
+      for (const std::string& name : names) {
+        if (refused.count(name)) continue;
+        // Keys probe0..probe9 (both groups of a 2 x 3 cluster); they are never retried.
+        const std::string key = "probe" + std::to_string(n % 10);
+        const std::string id = "probe-" + name + "-" + std::to_string(n++);
+        const uint64_t op = history->Invoke(200, Op::Append(key, id, Expected::Any(), id));
+        pb::AppendResponse resp;
+        const auto sent = SteadyClock::now();
+        grpc::Status s = AppendVia(S(name).address(), key, id, id, &resp);
+        const int64_t took = MsSince(sent);
+        if (s.ok()) {
+          history->Complete(op, Outcome::Written(resp.first_seq(), resp.first_version()));
+          ADD_FAILURE() << "a write through " << name << " was acknowledged with etcd down";
+          continue;
+        }
+        history->Complete(op, Outcome::Unknown(s.error_message()));
+        EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE)
+            << name << ": " << s.error_code() << " " << s.error_message();
+        EXPECT_NE(s.error_message().find("etcd"), std::string::npos)
+            << "the message does not name etcd: " << s.error_message();
+        // Leader 1 itself (or a forward that reached it) says why in words (sequencer.cc).
+        if (s.error_message().find("no seqs") != std::string::npos) {
+          EXPECT_NE(s.error_message().find("etcd is unreachable"), std::string::npos)
+              << s.error_message();
+        }
+        EXPECT_LE(took, 5000) << name << " took " << took << " ms to refuse a write";
+        if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
+          refused.insert(name);
+          std::cerr << "write through " << name << " during the outage (" << MsSince(since)
+                    << " ms in, answered in " << took << " ms): UNAVAILABLE \"" << s.error_message()
+                    << "\"\n";
+        }
+      }
+      std::this_thread::sleep_for(Millis(20));
+    }
+    EXPECT_EQ(refused.size(), names.size()) << "not every node refused a write";
+    return MsSince(since);
+  }
+
+  // The recorded history is linearizable per key, and `final_log` holds every acknowledged
+  // write and nothing never written.
+  void CheckHistory(const History& history, const std::vector<pb::Event>& log) {
+    std::vector<RecordedEvent> final_log;
+    for (const pb::Event& e : log) {
+      final_log.push_back(e.kind() == pb::EVENT_KIND_DELETE
+                              ? RecordedEvent::Delete(e.key(), e.seq(), e.version())
+                              : RecordedEvent::Put(e.key(), e.seq(), e.version(), e.payload()));
+    }
+    const std::vector<HistoryEntry> entries = history.Entries();
+    CheckResult lin = CheckLinearizable(entries);
+    EXPECT_TRUE(lin.ok()) << "not linearizable (" << entries.size() << " ops): " << lin.message;
+    CheckResult acks = CheckNoLostAcks(entries, final_log);
+    EXPECT_TRUE(acks.ok()) << acks.message;
+    std::cerr << "history: " << entries.size() << " operations checked\n";
+  }
+
+  // The whole scenario on `groups` x 3 nodes named <prefix>0.. ; hard: kill -9 etcd, else SIGTERM;
+  // etcd stays away outage_ms (3 s: three lease TTLs, every node has given its lease up and
+  // registers again; 0.5 s: about one TTL with etcd's restart).
+  void Outage(const std::string& prefix, uint32_t groups, bool hard, int outage_ms = 3000) {
+    std::vector<std::string> names;
+    for (uint32_t i = 0; i < groups * 3; i++) names.push_back(prefix + std::to_string(i));
+    StartCluster(names, groups);
+    if (HasFatalFailure()) return;
+    History history;
+    Writers writers(&history, Addresses(names));
+    Readers readers(&history, Addresses(names));
+    ASSERT_TRUE(writers.Progress(30));
+    std::map<uint32_t, std::string> before = Leaders(names[0], groups, names.size(), 5000);
+    ASSERT_EQ(before.size(), groups);
+
+    const auto down = SteadyClock::now();
+    if (hard) {
+      etcd_.Kill();
+    } else {
+      etcd_.Stop();
+    }
+    const int64_t stop_ms = MsSince(down);
+    const size_t acked_before = writers.count();
+    // (1) Writes through every node fail with UNAVAILABLE, naming etcd, within a bounded time.
+    const int64_t refused_ms = ProbeUnavailable(&history, names, down, 3000);
+    // Writers in flight at the moment etcd went may still be acknowledged; after that, nothing.
+    std::this_thread::sleep_for(Millis(100));
+    const size_t acked_during = writers.count();
+    // (2) Nothing acknowledged is lost: each group's leader 1 (the old one: nothing can change
+    // while etcd is away) holds every acknowledged write of its group in its own log.
+    std::vector<Acked> acked = writers.acked();
+    std::vector<pb::Event> leaders_log;
+    for (const auto& [g, leader] : before) {
+      std::vector<pb::Event> log = LocalLog(S(leader).address());
+      leaders_log.insert(leaders_log.end(), log.begin(), log.end());
+    }
+    std::sort(leaders_log.begin(), leaders_log.end(),
+              [](const pb::Event& a, const pb::Event& b) { return a.seq() < b.seq(); });
+    ExpectHolds(leaders_log, acked, "the leaders during the outage");
+    std::this_thread::sleep_for(Millis(std::max<int64_t>(0, outage_ms - MsSince(down))));
+    EXPECT_EQ(writers.count(), acked_during) << "writes acknowledged with etcd down";
+
+    // (3) etcd returns on the same data directory: the cluster recovers by itself.
+    const auto up = SteadyClock::now();
+    ASSERT_TRUE(etcd_.Start().ok()) << etcd_.log();
+    const int64_t etcd_start_ms = MsSince(up);
+    ASSERT_TRUE(writers.Progress(1, 15000)) << "no write acknowledged after etcd came back";
+    const int64_t resumed_ms = MsSince(up);
+    ASSERT_TRUE(writers.Progress(30, 15000));
+    std::this_thread::sleep_for(Millis(200));
+    writers.Stop();
+    readers.Stop();
+    EXPECT_EQ(writers.failed(), 0);
+    std::cerr << "etcd " << (hard ? "killed (-9)" : "stopped (SIGTERM)") << " in " << stop_ms
+              << " ms; " << acked_before << " writes acknowledged before; every node refused a "
+              << "write within " << refused_ms << " ms; etcd away " << MsSince(down) - MsSince(up)
+              << " ms, restarted in " << etcd_start_ms << " ms; the first write acknowledged "
+              << resumed_ms << " ms after the restart; " << writers.count()
+              << " acknowledged in all, " << readers.reads() << " reads\n";
+    EXPECT_LE(resumed_ms, 5000 + etcd_start_ms) << "writes resumed too late";
+
+    std::map<uint32_t, std::string> after = Leaders(names[0], groups, names.size(), 10000);
+    ASSERT_EQ(after.size(), groups);
+    acked = writers.acked();
+    std::vector<pb::Event> merged;
+    for (const auto& [g, leader] : after) {
+      std::vector<std::string> members;
+      for (const auto& m : Members(S(names[0]).address()))
+        if (m.group() == g && m.node() != leader) members.push_back(m.node());
+      std::vector<pb::Event> log, other;
+      for (const std::string& m : members) {
+        EXPECT_TRUE(WaitFor(
+            [&] {
+              log = LocalLog(S(leader).address());
+              other = LocalLog(S(m).address());
+              return SameLog(log, other);
+            },
+            10000))
+            << m << ": " << Summary(other) << "\n"
+            << leader << ": " << Summary(log);
+      }
+      std::cerr << "group " << g << ": leader 1 " << before[g] << " -> " << leader << ", "
+                << log.size() << " events, members converged\n";
+      merged.insert(merged.end(), log.begin(), log.end());
+    }
+    std::sort(merged.begin(), merged.end(),
+              [](const pb::Event& a, const pb::Event& b) { return a.seq() < b.seq(); });
+    ExpectHolds(merged, acked, "the cluster after the outage");
+    CheckHistory(history, merged);
+  }
+};
+
+TEST_F(EtcdOutageTest, EtcdKilledWritesFailThenResumeByThemselves) { Outage("k", 1, true); }
+
+TEST_F(EtcdOutageTest, EtcdStoppedWritesFailThenResumeByThemselves) { Outage("s", 1, false); }
+
+TEST_F(EtcdOutageTest, EtcdKilledUnderTwoGroupsRecoversEveryGroup) { Outage("t", 2, true); }
+
+// Away 0.5 s (+ about 0.5 s for etcd to start): about one lease TTL.
+TEST_F(EtcdOutageTest, EtcdKilledBrieflyWritesResume) { Outage("b", 1, true, 500); }
+
+}  // namespace
+}  // namespace rdb::test
