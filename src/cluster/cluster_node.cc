@@ -94,9 +94,9 @@ void ClusterNode::Step() {
   }
   // Remember whether this node is leader 2 of a live epoch: if leader 1 goes, it holds everything.
   if (candidates.size() >= 2 && candidates[1].key == my_key) {
-    was_leader2_ = true;
+    leader2_key_ = my_key;
   } else if (!first) {
-    was_leader2_ = false;
+    leader2_key_.clear();
   }
   if (first && epoch > last_led_epoch_ && membership_->role() == Role::kLeader1) {
     (void)BecomeLeader(epoch, my_key);
@@ -106,8 +106,9 @@ void ClusterNode::Step() {
 bool ClusterNode::BecomeLeader(uint64_t epoch, const std::string& election_key) {
   RecoveryOptions rec;
   rec.group = membership_->group();
-  rec.answers_needed = was_leader2_ ? 1 : options_.reads;
-  if (!was_leader2_) {
+  const bool promoted = !leader2_key_.empty() && leader2_key_ == election_key;
+  rec.answers_needed = promoted ? 1 : options_.reads;
+  if (!promoted) {
     // A group that never numbered a write has acknowledged none: nothing to recover (a new
     // cluster's first leader must not wait for `reads` members).
     auto written = membership_->GroupHasWritten();
@@ -160,7 +161,7 @@ bool ClusterNode::BecomeLeader(uint64_t epoch, const std::string& election_key) 
       "cluster: leader 1 of group {} in epoch {} (log ends at seq {}, last epoch {}; "
       "{} of {} needed tails read{}); replicating to {} members, {} must hold each write",
       membership_->group(), epoch, engine_->last_seq(), engine_->last_epoch(), recovered->answers,
-      rec.answers_needed, was_leader2_ ? ", promoted from leader 2" : "", peers_.size(),
+      rec.answers_needed, promoted ? ", promoted from leader 2" : "", peers_.size(),
       options_.writes);
   return true;
 }

@@ -79,7 +79,10 @@ class ClusterNode {
   uint64_t last_led_epoch_ = 0;  // never lead again in an epoch at or below it
   // This node was leader 2 of the epoch that just ended: it holds every acknowledged write, so
   // its promotion needs no quorum of tails (only what reachable members have beyond it).
-  bool was_leader2_ = false;
+  // The election key under which this node was last seen as leader 2 (empty: not leader 2).
+  // The shortcut applies only if it is still this node's key: a node that re-registered (new key)
+  // may have missed writes acknowledged in between.
+  std::string leader2_key_;
   std::string last_recovery_error_;
   std::unique_ptr<EtcdSequencer> sequencer_;
   std::unique_ptr<Replicator> replicator_;

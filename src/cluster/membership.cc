@@ -377,6 +377,7 @@ void Membership::Run() {
   const auto period =
       absl::Milliseconds(std::max<int64_t>(10, Millis(options_.refresh_interval_s)));
   bool evicted = false;
+  std::string last_register_error;
   while (true) {
     bool lost = false;
     int64_t lease = 0;
@@ -409,9 +410,11 @@ void Membership::Run() {
       } else if (s.code() == Code::kFailedPrecondition) {
         spdlog::error("cluster: {}; this node stays out of the cluster", s.ToString());
         evicted = true;
-      } else {
+      } else if (s.ToString() != last_register_error) {  // once per distinct error
         spdlog::warn("cluster: cannot register again yet: {}", s.ToString());
+        last_register_error = s.ToString();
       }
+      if (s.ok()) last_register_error.clear();
       continue;
     }
     const uint64_t seq = options_.last_seq();

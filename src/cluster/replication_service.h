@@ -29,7 +29,7 @@ inline constexpr size_t kReplicateBytesMax = 8u << 20;
 
 // Applies record bodies (in seq order) to engine as replicated records; waits until all are
 // durable. The first failure, if any.
-Status ApplyReplicatedBodies(Engine* engine, const std::vector<std::string>& bodies);
+Status ApplyReplicatedBodies(Engine* engine, std::vector<std::string> bodies);
 // Up to kReplicateRecordsMax committed records of engine's log whose first seq is above `after`
 // (at most about kReplicateBytesMax / 2 bytes), encoded; *last is the last one's last seq.
 Result<std::vector<std::string>> ReadCommittedBodies(Engine* engine, uint64_t after,

@@ -121,6 +121,31 @@ void Engine::Impl::SubmitAsync(std::unique_ptr<PendingWrite> w) {
   LeadGroups(lock);
 }
 
+void Engine::Impl::SubmitAsyncMany(std::vector<std::unique_ptr<PendingWrite>> writes) {
+  std::unique_lock lock(mu_);
+  std::vector<std::unique_ptr<PendingWrite>> refused;
+  PendingWrite* first = nullptr;
+  for (auto& w : writes) {
+    Status admitted = Admit(w.get());
+    if (!admitted.ok()) {
+      w->result = admitted;
+      refused.push_back(std::move(w));
+      continue;
+    }
+    PendingWrite* p = w.release();  // owned by the queue until its callback has run
+    if (first == nullptr) first = p;
+    queue_.push_back(p);
+  }
+  // All queued under one lock: one commit leader takes them as one group (up to its limits).
+  if (first != nullptr && !leading_ && queue_.front() == first) {
+    LeadGroups(lock);
+  } else {
+    lock.unlock();
+  }
+  if (lock.owns_lock()) lock.unlock();
+  for (auto& w : refused) w->on_done(std::move(*w->result));
+}
+
 void Engine::Impl::LeadGroups(std::unique_lock<std::mutex>& lock) {
   RDB_CHECK(!leading_ && !queue_.empty());
   leading_ = true;

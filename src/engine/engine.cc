@@ -425,6 +425,30 @@ void Engine::AppendReplicatedAsync(std::string body, AppendCallback done) {
   impl_->SubmitAsync(std::move(w));
 }
 
+void Engine::AppendReplicatedBatchAsync(std::vector<std::string> bodies,
+                                        const AppendCallback& done) {
+  std::vector<std::unique_ptr<PendingWrite>> writes;
+  writes.reserve(bodies.size());
+  for (std::string& body : bodies) {
+    auto w = std::make_unique<PendingWrite>();
+    w->owned_body = std::move(body);
+    Status s = DecodeRecordBody(w->owned_body, &w->owned_record);
+    if (!s.ok()) {
+      // Nothing after a bad record is applied either: the records follow each other.
+      const size_t good = writes.size();
+      impl_->SubmitAsyncMany(std::move(writes));
+      for (size_t i = good; i < bodies.size(); i++) {
+        done(s.Annotate("replicated record"));
+      }
+      return;
+    }
+    w->replicated = &w->owned_record;
+    w->on_done = done;
+    writes.push_back(std::move(w));
+  }
+  impl_->SubmitAsyncMany(std::move(writes));
+}
+
 void Engine::SetCommitHook(CommitHook* hook) { impl_->SetCommitHook(hook); }
 uint64_t Engine::last_epoch() const { return impl_->last_epoch(); }
 uint64_t Engine::EpochEndSeq(uint64_t epoch) const { return impl_->EpochEndSeq(epoch); }

@@ -191,6 +191,10 @@ class Engine {
   // The same for an encoded record body (EncodeRecordBody), asynchronously: `done` is called once,
   // in submission order relative to other appends of this engine.
   void AppendReplicatedAsync(std::string body, AppendCallback done);
+  // Several encoded records at once, in seq order: queued together, so that they share group
+  // commits (one fdatasync for the lot, limits permitting) instead of one each. `done` is called
+  // once per record.
+  void AppendReplicatedBatchAsync(std::vector<std::string> bodies, const AppendCallback& done);
   // Installs (or, with nullptr, removes) the commit hook. Waits for a group commit in progress.
   // The hook must stay valid until it is removed.
   void SetCommitHook(CommitHook* hook);

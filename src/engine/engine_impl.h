@@ -64,6 +64,8 @@ class Engine::Impl {
   Result<AppendResult> Submit(PendingWrite* w);
   // Queues an async write (w->on_done set); leads group commits if nobody does.
   void SubmitAsync(std::unique_ptr<PendingWrite> w);
+  // Queues several async writes at once (so that one group commit can take them all).
+  void SubmitAsyncMany(std::vector<std::unique_ptr<PendingWrite>> writes);
   Result<Event> Get(const std::string& key);
   Result<KeyState> GetKeyState(const std::string& key);
   Result<ReadResult> ReadStream(const ReadStreamRequest& request);
