@@ -7,8 +7,7 @@
 #
 # Ports: etcd client BASE_PORT, etcd peer BASE_PORT+1, node i on BASE_PORT+10+i. Data persists in
 # ./cluster-data between runs (each node keeps its id); remove the directory for a fresh cluster.
-# This is the control plane only (issue 6, first slice): writes are refused with UNAVAILABLE
-# until replication is built.
+# Writes, reads and scans work through any node (docs/design/cluster.md, replication.md).
 set -euo pipefail
 
 BUILD_DIR=${1:-build/dev}
