@@ -95,8 +95,10 @@ void ClusterNode::Step() {
   // Remember whether this node is leader 2 of a live epoch: if leader 1 goes, it holds everything.
   if (candidates.size() >= 2 && candidates[1].key == my_key) {
     leader2_key_ = my_key;
+    leader2_epoch_ = static_cast<uint64_t>(candidates.front().create_revision);
   } else if (!first) {
     leader2_key_.clear();
+    leader2_epoch_ = 0;
   }
   if (first && epoch > last_led_epoch_ && membership_->role() == Role::kLeader1) {
     (void)BecomeLeader(epoch, my_key);
@@ -106,7 +108,12 @@ void ClusterNode::Step() {
 bool ClusterNode::BecomeLeader(uint64_t epoch, const std::string& election_key) {
   RecoveryOptions rec;
   rec.group = membership_->group();
-  const bool promoted = !leader2_key_.empty() && leader2_key_ == election_key;
+  // The shortcut: this node was leader 2 under its current key, and that epoch's leader itself
+  // counted it as leader 2 while its log was caught up (so every write acknowledged since is
+  // here). Being next in line is not enough: leader 1 may have died before it ever counted it.
+  const bool promoted = !leader2_key_.empty() && leader2_key_ == election_key &&
+                        leader2_epoch_ != 0 && options_.leader2_of_epoch &&
+                        options_.leader2_of_epoch() == leader2_epoch_;
   rec.answers_needed = promoted ? 1 : options_.reads;
   if (!promoted) {
     // A group that never numbered a write has acknowledged none: nothing to recover (a new

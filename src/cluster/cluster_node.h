@@ -37,6 +37,9 @@ struct ClusterNodeOptions {
   // This node's log has reached a leader's committed end (ReplicationService::caught_up): a
   // deferred member campaigns then.
   std::function<bool()> caught_up;
+  // ReplicationService::caught_up_leader2_epoch: the epoch whose leader named this node its
+  // caught-up leader 2 (0: none).
+  std::function<uint64_t()> leader2_of_epoch;
 };
 
 class ClusterNode {
@@ -83,6 +86,7 @@ class ClusterNode {
   // The shortcut applies only if it is still this node's key: a node that re-registered (new key)
   // may have missed writes acknowledged in between.
   std::string leader2_key_;
+  uint64_t leader2_epoch_ = 0;  // the epoch in which it was leader 2 under leader2_key_
   std::string last_recovery_error_;
   std::unique_ptr<EtcdSequencer> sequencer_;
   std::unique_ptr<Replicator> replicator_;

@@ -11,215 +11,16 @@
 #include <mutex>
 #include <set>
 
-#include "cluster/cluster_fixture.h"
-#include "tests/support/history.h"
-#include "tests/support/linearizability.h"
+#include "cluster/cluster_workload.h"
 
 namespace rdb::test {
 namespace {
-
-struct Acked {
-  std::string key;
-  std::string payload;
-  uint64_t seq = 0;
-  uint64_t version = 0;
-};
 
 using Millis = std::chrono::milliseconds;
 
 int64_t MsSince(SteadyClock::time_point t) {
   return std::chrono::duration_cast<Millis>(SteadyClock::now() - t).count();
 }
-
-grpc::Status AppendVia(const std::string& address, const std::string& key,
-                       const std::string& payload, const std::string& id,
-                       pb::AppendResponse* resp) {
-  pb::AppendRequest req;
-  req.set_key(key);
-  req.add_events()->set_payload(payload);
-  req.set_idempotency_id(id);
-  return Call(address, [&](pb::EventStore::Stub* st, grpc::ClientContext* ctx) {
-    return st->Append(ctx, req, resp);
-  });
-}
-
-// The node's own log (a ReadAll marked as forwarded is served from the local engine).
-std::vector<pb::Event> LocalLog(const std::string& address) {
-  pb::ReadAllRequest req;
-  req.set_limit(10000);
-  pb::ReadAllResponse resp;
-  grpc::Status s = Call(address, [&](pb::EventStore::Stub* st, grpc::ClientContext* ctx) {
-    ctx->AddMetadata("rdb-forwarded", "1");
-    return st->ReadAll(ctx, req, &resp);
-  });
-  if (!s.ok()) {
-    std::cerr << "ReadAll on " << address << ": " << s.error_message() << "\n";
-    return {};
-  }
-  return {resp.events().begin(), resp.events().end()};
-}
-
-std::string Summary(const std::vector<pb::Event>& log) {
-  std::string out;
-  for (const auto& e : log) out += std::to_string(e.seq()) + ":" + e.key() + " ";
-  return out;
-}
-
-bool SameLog(const std::vector<pb::Event>& a, const std::vector<pb::Event>& b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); i++) {
-    if (a[i].seq() != b[i].seq() || a[i].key() != b[i].key() || a[i].version() != b[i].version() ||
-        a[i].payload() != b[i].payload()) {
-      return false;
-    }
-  }
-  return true;
-}
-
-// Every acknowledged write is in `log` with its seq, version and payload, exactly once; versions
-// per key have no gaps; seqs strictly increase.
-void ExpectHolds(const std::vector<pb::Event>& log, const std::vector<Acked>& acked,
-                 const std::string& who) {
-  std::map<uint64_t, const pb::Event*> by_seq;
-  std::map<std::string, uint64_t> versions;
-  std::map<std::string, int> payloads;
-  uint64_t prev = 0;
-  for (const auto& e : log) {
-    EXPECT_GT(e.seq(), prev) << who;
-    prev = e.seq();
-    by_seq[e.seq()] = &e;
-    EXPECT_EQ(e.version(), ++versions[e.key()]) << who << ": " << e.key();
-    EXPECT_EQ(++payloads[e.payload()], 1)
-        << who << ": payload (idempotency id) " << e.payload() << " written twice";
-  }
-  for (const Acked& a : acked) {
-    auto it = by_seq.find(a.seq);
-    ASSERT_NE(it, by_seq.end()) << who << " lost acknowledged seq " << a.seq << " (" << a.key
-                                << ")";
-    EXPECT_EQ(it->second->key(), a.key);
-    EXPECT_EQ(it->second->payload(), a.payload);
-    EXPECT_EQ(it->second->version(), a.version);
-  }
-}
-
-// Background writers: each appends to keys key0..key9 (payload = idempotency id), retrying every
-// write through the given nodes with the same id until it is acknowledged. Every logical append
-// goes into `history` once, however many retries it took.
-class Writers {
- public:
-  Writers(History* history, std::vector<std::string> via, int threads = 3)
-      : history_(history), via_(std::move(via)) {
-    for (int w = 0; w < threads; w++) {
-      threads_.emplace_back([this, w] {
-        for (int i = 0; !stop_.load(); i++) {
-          const std::string key = "key" + std::to_string((w * 7 + i) % 10);
-          const std::string id = "w" + std::to_string(w) + "-" + std::to_string(i);
-          const uint64_t op = history_->Invoke(w, Op::Append(key, id, Expected::Any(), id));
-          Acked a;
-          if (!AppendWithRetry(key, id, &a)) {
-            history_->Complete(op, Outcome::Unknown("not acknowledged within 30 s"));
-            failed_++;
-            return;
-          }
-          history_->Complete(op, Outcome::Written(a.seq, a.version));
-          std::lock_guard lock(mu_);
-          acked_.push_back(a);
-        }
-      });
-    }
-  }
-  ~Writers() { Stop(); }
-  void Stop() {
-    stop_ = true;
-    for (auto& t : threads_)
-      if (t.joinable()) t.join();
-  }
-  size_t count() {
-    std::lock_guard lock(mu_);
-    return acked_.size();
-  }
-  bool Progress(size_t more, int timeout_ms = 10000) {
-    const size_t target = count() + more;
-    return WaitFor([&] { return count() >= target; }, timeout_ms);
-  }
-  std::vector<Acked> acked() {
-    std::lock_guard lock(mu_);
-    return acked_;
-  }
-  int failed() const { return failed_.load(); }
-
- private:
-  bool AppendWithRetry(const std::string& key, const std::string& id, Acked* out) {
-    auto deadline = SteadyClock::now() + std::chrono::seconds(30);
-    for (size_t attempt = 0; SteadyClock::now() < deadline; attempt++) {
-      pb::AppendResponse resp;
-      grpc::Status s = AppendVia(via_[attempt % via_.size()], key, id, id, &resp);
-      if (s.ok()) {
-        *out = {key, id, resp.first_seq(), resp.first_version()};
-        return true;
-      }
-      std::this_thread::sleep_for(Millis(20));
-    }
-    return false;
-  }
-
-  History* const history_;
-  std::vector<std::string> via_;
-  std::atomic<bool> stop_{false};
-  std::atomic<int> failed_{0};
-  std::mutex mu_;
-  std::vector<Acked> acked_;
-  std::vector<std::thread> threads_;
-};
-
-// Background readers: Gets of key0..key9 through every node in turn (linearizable reads: they
-// fail while etcd is away, since leader 1 confirms its election key in etcd).
-class Readers {
- public:
-  Readers(History* history, std::vector<std::string> via, int threads = 2)
-      : history_(history), via_(std::move(via)) {
-    for (int r = 0; r < threads; r++) {
-      threads_.emplace_back([this, r] {
-        for (size_t i = 0; !stop_.load(); i++) {
-          const std::string key = "key" + std::to_string((r * 3 + i) % 10);
-          const uint64_t op = history_->Invoke(100 + r, Op::Get(key));
-          pb::GetRequest req;
-          req.set_key(key);
-          pb::GetResponse resp;
-          grpc::Status s =
-              Call(via_[i % via_.size()], [&](pb::EventStore::Stub* st, grpc::ClientContext* ctx) {
-                return st->Get(ctx, req, &resp);
-              });
-          if (s.ok()) {
-            history_->Complete(op, Outcome::Value(resp.event().payload(), resp.event().version(),
-                                                  resp.event().seq()));
-            reads_++;
-          } else if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
-            history_->Complete(op, Outcome::NotFound());
-            reads_++;
-          } else {
-            history_->Complete(op, Outcome::Failed(Code::kUnavailable));
-          }
-          std::this_thread::sleep_for(Millis(5));
-        }
-      });
-    }
-  }
-  ~Readers() { Stop(); }
-  void Stop() {
-    stop_ = true;
-    for (auto& t : threads_)
-      if (t.joinable()) t.join();
-  }
-  int reads() const { return reads_.load(); }
-
- private:
-  History* const history_;
-  std::vector<std::string> via_;
-  std::atomic<bool> stop_{false};
-  std::atomic<int> reads_{0};
-  std::vector<std::thread> threads_;
-};
 
 class EtcdOutageTest : public ClusterTest {
  protected:
@@ -337,8 +138,8 @@ class EtcdOutageTest : public ClusterTest {
     StartCluster(names, groups);
     if (HasFatalFailure()) return;
     History history;
-    Writers writers(&history, Addresses(names));
-    Readers readers(&history, Addresses(names));
+    Writers writers(&history, Addresses(names), 3, 30000);
+    Readers readers(&history, Addresses(names), 2, 5);
     ASSERT_TRUE(writers.Progress(30));
     std::map<uint32_t, std::string> before = Leaders(names[0], groups, names.size(), 5000);
     ASSERT_EQ(before.size(), groups);
@@ -366,7 +167,7 @@ class EtcdOutageTest : public ClusterTest {
     }
     std::sort(leaders_log.begin(), leaders_log.end(),
               [](const pb::Event& a, const pb::Event& b) { return a.seq() < b.seq(); });
-    ExpectHolds(leaders_log, acked, "the leaders during the outage");
+    ExpectHolds(leaders_log, acked, "the leaders during the outage", true);
     std::this_thread::sleep_for(Millis(std::max<int64_t>(0, outage_ms - MsSince(down))));
     EXPECT_EQ(writers.count(), acked_during) << "writes acknowledged with etcd down";
 
@@ -415,7 +216,7 @@ class EtcdOutageTest : public ClusterTest {
     }
     std::sort(merged.begin(), merged.end(),
               [](const pb::Event& a, const pb::Event& b) { return a.seq() < b.seq(); });
-    ExpectHolds(merged, acked, "the cluster after the outage");
+    ExpectHolds(merged, acked, "the cluster after the outage", true);
     CheckHistory(history, merged);
   }
 };

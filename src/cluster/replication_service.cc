@@ -186,6 +186,11 @@ grpc::Status ReplicationService::Replicate(
         spdlog::warn("replication: {}", st.error_message());
         return st;
       }
+      if (!req.append().you_are_leader2()) {
+        leader2_epoch_.store(0);
+      } else if (engine_->last_seq() >= req.append().leader_end()) {
+        leader2_epoch_.store(hello.epoch());
+      }
       if (engine_->last_seq() >= req.append().leader_end() && !caught_up_.load()) {
         caught_up_.store(true);
         spdlog::info("replication: caught up with {} at seq {}", hello.leader(),

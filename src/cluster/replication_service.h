@@ -53,6 +53,9 @@ class ReplicationService final : public ::rdeebee::internal::v1::Replication::Se
   uint64_t newest_epoch() const;
   // This member's log has reached a leader's committed end (Append.leader_end) at least once.
   bool caught_up() const { return caught_up_.load(); }
+  // The epoch whose leader named this member its leader 2 on an Append that left this member's
+  // log at the leader's committed end (0: none, or named leader 2 no longer).
+  uint64_t caught_up_leader2_epoch() const { return leader2_epoch_.load(); }
 
  private:
   // Registers a stream of `epoch`; its id, or an error if the epoch is stale.
@@ -70,6 +73,7 @@ class ReplicationService final : public ::rdeebee::internal::v1::Replication::Se
   uint64_t next_stream_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Mutex apply_mu_;  // one stream applies (or truncates) at a time
   std::atomic<bool> caught_up_{false};
+  std::atomic<uint64_t> leader2_epoch_{0};
 };
 
 }  // namespace rdb::cluster

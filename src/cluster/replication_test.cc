@@ -134,11 +134,20 @@ TEST(Replication, AcknowledgedWritesAreOnLeader2AndFollowersCatchUp) {
   EXPECT_EQ(acked.size(), 100u);
   EXPECT_EQ(a.Log(), leader.Log());
   EXPECT_EQ(a.engine->last_epoch(), 100u);
+  // a knows it is the caught-up leader 2 of epoch 100 (it may take over without reading tails).
+  EXPECT_EQ(a.service->caught_up_leader2_epoch(), 100u);
   // The follower comes up late and catches up from the leader's log.
   b.StartServer();
   rep.SetPeers({a.peer(1), b.peer(2)});
   ASSERT_TRUE(Eventually([&] { return b.engine->last_seq() == leader.engine->last_seq(); }));
   EXPECT_EQ(b.Log(), leader.Log());
+  EXPECT_EQ(b.service->caught_up_leader2_epoch(), 0u);  // a follower, never named leader 2
+  EXPECT_TRUE(b.service->caught_up());
+  // Leader 2 changes: b is named, a is not any more.
+  rep.SetPeers({b.peer(2), a.peer(1)});
+  ASSERT_TRUE(Put(leader.engine.get(), "k0", "again").ok());
+  ASSERT_TRUE(Eventually([&] { return b.service->caught_up_leader2_epoch() == 100u; }));
+  ASSERT_TRUE(Eventually([&] { return a.service->caught_up_leader2_epoch() == 0u; }));
   leader.engine->SetCommitHook(nullptr);
 }
 

@@ -42,6 +42,10 @@ class Replicator::Link {
   }
 
   const ReplicaPeer& peer() const { return peer_; }
+  // This link is to the member the leader counts as leader 2 (the first voter). Needs mu_.
+  bool IsLeader2() const {
+    return r_->voters_ > 0 && !r_->links_.empty() && r_->links_[0].get() == this;
+  }
   uint64_t durable_seq = 0;  // mu_
   bool connected = false;    // mu_
 
@@ -164,6 +168,10 @@ class Replicator::Link {
       pb::ReplicateRequest hb;
       hb.mutable_append()->set_prev_seq(sent);
       hb.mutable_append()->set_leader_end(r_->engine_->last_seq());
+      {
+        absl::MutexLock lock(&r_->mu_);
+        hb.mutable_append()->set_you_are_leader2(IsLeader2());
+      }
       if (!stream->Write(hb)) return Status::Unavailable("stream closed");
     }
     for (;;) {
@@ -181,6 +189,7 @@ class Replicator::Link {
         while (!has_work()) r_->cv_.WaitWithTimeout(&r_->mu_, absl::Milliseconds(50));
         if (stop_) return Status::OK();
         if (broken_) return Status::Unavailable("the member ended the stream");
+        append->set_you_are_leader2(IsLeader2());
         if (r_->has_batch_ && r_->batch_prev_ == sent) {
           for (const std::string& b : *r_->batch_bodies_) append->add_records(b);
           next_end = r_->batch_last_;

@@ -147,6 +147,7 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
         engine, impl->membership->group(), impl->membership->node());
     cluster::ReplicationService* replication = impl->replication.get();
     co.caught_up = [replication] { return replication->caught_up(); };
+    co.leader2_of_epoch = [replication] { return replication->caught_up_leader2_epoch(); };
     impl->cluster_node = std::make_unique<cluster::ClusterNode>(engine, impl->membership.get(), co);
     cluster::ClusterNode* node = impl->cluster_node.get();
     so.confirm_leadership = [node] { return node->ConfirmLeadership(); };
