@@ -1,11 +1,14 @@
 #include "client/client.h"
 
 #include <grpcpp/grpcpp.h>
+#include <xxhash.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <map>
+#include <mutex>
 #include <string_view>
 #include <thread>
 
@@ -18,6 +21,8 @@ namespace pb = ::rdeebee::v1;
 namespace {
 
 constexpr char kActualVersionKey[] = "rdeebee-actual-version";
+// A consumer group's position key (cdc/groups.h kGroupKeyPrefix): how the server routes it.
+constexpr char kGroupKeyPrefix[] = "$group/";
 // Responses hold at most 16 MiB of events; leave room for framing.
 constexpr int kReceiveBytesMax = 64 << 20;
 constexpr int kReconnectBackoffMinMs = 100;
@@ -144,10 +149,10 @@ Result<Expected> Expected::Parse(const std::string& text) {
   return Expected::Exact(std::stoull(text));
 }
 
-Result<std::unique_ptr<Client>> Client::Connect(const std::string& address,
-                                                const ClientOptions& options) {
-  if (address.empty() || address.find(':') == std::string::npos)
-    return Status::InvalidArgument("server address must be HOST:PORT, got '" + address + "'");
+namespace {
+
+std::shared_ptr<grpc::Channel> NewChannel(const std::string& address,
+                                          const ClientOptions& options) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kReceiveBytesMax);
   args.SetMaxSendMessageSize(kReceiveBytesMax);
@@ -156,7 +161,53 @@ Result<std::unique_ptr<Client>> Client::Connect(const std::string& address,
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, kReconnectBackoffMinMs);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, kConnectTimeoutMs);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, kReconnectBackoffMaxMs);
-  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+}
+
+}  // namespace
+
+uint32_t GroupOfKey(const std::string& key, uint32_t groups) {
+  // Must match cluster::GroupOfKey (pinned vectors in cluster_unit_test and client_routing_test).
+  const uint64_t h = XXH64(key.data(), key.size(), /*seed=*/0);
+  return static_cast<uint32_t>(h % groups);
+}
+
+// Where one attempt goes: the given server (group -1) or a group's leader 1.
+struct Client::Target {
+  pb::EventStore::Stub* stub = nullptr;
+  std::shared_ptr<pb::EventStore::Stub> hold;  // keeps a leader's stub alive for the attempt
+  std::string address;
+  int64_t group = -1;
+};
+
+// Direct routing's member map (route_direct). Guarded by mu; the map is read without it.
+struct Client::Router {
+  mutable std::mutex mu;
+  std::string mode;  // "", "cluster" or "single-node" (final)
+  uint32_t groups = 0;
+  std::vector<std::string> leaders;  // by group: leader 1's address ("" = unknown: given server)
+  std::vector<std::string> members;  // every member's address: map reads if the server fails
+  std::map<std::string, std::shared_ptr<pb::EventStore::Stub>> stubs;  // one per leader address
+  bool due = true;       // read the map before the next keyed call (first use, a routed failure)
+  bool reading = false;  // a thread is reading it (the others use the current map meanwhile)
+  bool failed = false;   // the last read failed: wait 10 gaps before the next
+  std::chrono::steady_clock::time_point last_read{};
+  bool read_once = false;
+  Client::RoutingStats stats;
+
+  std::shared_ptr<pb::EventStore::Stub> StubFor(const std::string& address,
+                                                const ClientOptions& options) {
+    auto& s = stubs[address];
+    if (!s) s = pb::EventStore::NewStub(NewChannel(address, options));
+    return s;
+  }
+};
+
+Result<std::unique_ptr<Client>> Client::Connect(const std::string& address,
+                                                const ClientOptions& options) {
+  if (address.empty() || address.find(':') == std::string::npos)
+    return Status::InvalidArgument("server address must be HOST:PORT, got '" + address + "'");
+  auto channel = NewChannel(address, options);
   if (!channel) return Status::Unavailable("cannot create a channel to " + address);
   return std::unique_ptr<Client>(new Client(address, options, std::move(channel)));
 }
@@ -166,14 +217,136 @@ Client::Client(std::string address, const ClientOptions& options,
     : address_(std::move(address)),
       options_(options),
       channel_(std::move(channel)),
-      stub_(std::make_unique<Stub>()) {
+      stub_(std::make_unique<Stub>()),
+      router_(std::make_unique<Router>()) {
   stub_->stub = pb::EventStore::NewStub(channel_);
 }
 
 Client::~Client() = default;
 
+Client::RoutingStats Client::routing_stats() const {
+  std::lock_guard<std::mutex> l(router_->mu);
+  RoutingStats out = router_->stats;
+  out.mode = router_->mode;
+  out.groups = router_->groups;
+  return out;
+}
+
+void Client::ReadMap(std::chrono::system_clock::time_point deadline, bool has_deadline) {
+  Router& r = *router_;
+  // Through the given server first, then through any member known from an earlier read.
+  std::vector<std::pair<std::string, std::shared_ptr<pb::EventStore::Stub>>> via;
+  via.emplace_back(address_, nullptr);
+  {
+    std::lock_guard<std::mutex> l(r.mu);
+    ++r.stats.map_reads;
+    for (const auto& a : r.members)
+      if (a != address_) via.emplace_back(a, r.StubFor(a, options_));
+  }
+  pb::ListMembersResponse resp;
+  bool ok = false, unimplemented = false;
+  for (const auto& [addr, st] : via) {
+    auto d = std::chrono::system_clock::now() + std::chrono::milliseconds(kRouteMapReadTimeoutMs);
+    if (has_deadline && deadline < d) d = deadline;
+    if (std::chrono::system_clock::now() >= d) break;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(d);
+    resp.Clear();
+    grpc::Status s = (st ? st.get() : stub_->stub.get())->ListMembers(&ctx, {}, &resp);
+    if (s.ok()) {
+      ok = true;
+      break;
+    }
+    if (st == nullptr && s.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+      unimplemented = true;  // a server without a member map: it is the only node
+      break;
+    }
+  }
+  std::lock_guard<std::mutex> l(r.mu);
+  r.reading = false;
+  r.read_once = true;
+  r.last_read = std::chrono::steady_clock::now();
+  r.failed = !ok && !unimplemented;
+  if (r.failed) return;  // still due; calls go to the given server meanwhile
+  r.due = false;
+  if (unimplemented || resp.mode() != "cluster") {
+    r.mode = "single-node";  // final: every call goes to the given server, as without routing
+    r.leaders.clear();
+    r.stubs.clear();
+    return;
+  }
+  r.mode = "cluster";
+  // The shape's group count: every group has a live member unless a whole group is down (then
+  // its keys, and only they, may be mapped wrongly; the node that gets them forwards them).
+  for (const pb::Member& m : resp.members()) r.groups = std::max(r.groups, m.group() + 1);
+  r.leaders.assign(r.groups, "");
+  r.members.clear();
+  for (const pb::Member& m : resp.members()) {
+    if (m.address().empty()) continue;
+    r.members.push_back(m.address());
+    if (m.role() == pb::MEMBER_ROLE_LEADER1) r.leaders[m.group()] = m.address();
+  }
+  // Connections to addresses that left the map are dropped (calls in flight hold their stub).
+  for (auto it = r.stubs.begin(); it != r.stubs.end();) {
+    if (std::find(r.members.begin(), r.members.end(), it->first) == r.members.end()) {
+      it = r.stubs.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+Client::Target Client::Pick(const std::string* key, std::chrono::system_clock::time_point deadline,
+                            bool has_deadline) {
+  Target given{stub_->stub.get(), nullptr, address_, -1};
+  if (key == nullptr || !options_.route_direct) return given;
+  Router& r = *router_;
+  bool read = false;
+  {
+    std::lock_guard<std::mutex> l(r.mu);
+    if (r.mode == "single-node") return given;
+    const auto gap = std::chrono::milliseconds(kRouteMapReadGapMs * (r.failed ? 10 : 1));
+    if (r.due && !r.reading &&
+        (!r.read_once || std::chrono::steady_clock::now() - r.last_read >= gap)) {
+      r.reading = true;
+      read = true;
+    }
+  }
+  if (read) ReadMap(deadline, has_deadline);
+  std::lock_guard<std::mutex> l(r.mu);
+  if (r.mode != "cluster" || r.groups == 0) {
+    if (r.mode != "single-node") ++r.stats.via_server;
+    return given;
+  }
+  const uint32_t g = GroupOfKey(*key, r.groups);
+  if (g >= r.leaders.size() || r.leaders[g].empty()) {
+    ++r.stats.via_server;
+    return given;
+  }
+  Target t;
+  t.hold = r.StubFor(r.leaders[g], options_);
+  t.stub = t.hold.get();
+  t.address = r.leaders[g];
+  t.group = g;
+  ++r.stats.routed;
+  return t;
+}
+
+void Client::Routed(const Target& target, bool unavailable) {
+  if (!unavailable) return;
+  Router& r = *router_;
+  std::lock_guard<std::mutex> l(r.mu);
+  if (r.mode != "cluster") return;
+  // A leader change or a node gone: forget that leader (the next attempt goes to the given
+  // server, which forwards) and read the map again before the next keyed call.
+  if (target.group >= 0 && static_cast<size_t>(target.group) < r.leaders.size() &&
+      r.leaders[target.group] == target.address)
+    r.leaders[target.group].clear();
+  r.due = true;
+}
+
 template <typename Attempt>
-Status Client::Run(bool retryable, Attempt&& attempt) {
+Status Client::Run(bool retryable, const std::string* key, Attempt&& attempt) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   const bool has_deadline = options_.timeout_seconds > 0;
@@ -185,14 +358,17 @@ Status Client::Run(bool retryable, Attempt&& attempt) {
                   (retryable ? std::max(0.0, options_.unavailable_retry_seconds) : 0) * 1e6));
   int backoff_ms = kRetryBackoffInitialMs;
   for (;;) {
+    Target target = Pick(key, deadline, has_deadline);
     grpc::ClientContext ctx;
     if (has_deadline) ctx.set_deadline(deadline);
-    grpc::Status s = attempt(&ctx);
+    grpc::Status s = attempt(target.stub, &ctx);
+    if (key != nullptr && options_.route_direct)
+      Routed(target, s.error_code() == grpc::StatusCode::UNAVAILABLE);
     if (s.ok()) return Status::OK();
     const auto wake = Clock::now() + std::chrono::milliseconds(backoff_ms);
     if (s.error_code() != grpc::StatusCode::UNAVAILABLE || wake >= retry_until ||
         (has_deadline && wake >= start + timeout)) {
-      return FromGrpc(s, ctx, address_, options_.timeout_seconds);
+      return FromGrpc(s, ctx, target.address, options_.timeout_seconds);
     }
     std::this_thread::sleep_until(wake);
     backoff_ms = std::min(backoff_ms * 2, kRetryBackoffMaxMs);
@@ -211,10 +387,11 @@ Result<AppendReply> Client::Append(const std::string& key, const std::vector<Eve
   SetExpected(expected, req.mutable_expected_version());
   req.set_idempotency_id(idempotency_id);
   pb::AppendResponse resp;
-  RDB_RETURN_IF_ERROR(Run(!idempotency_id.empty(), [&](grpc::ClientContext* ctx) {
-    resp.Clear();
-    return stub_->stub->Append(ctx, req, &resp);
-  }));
+  RDB_RETURN_IF_ERROR(
+      Run(!idempotency_id.empty(), &key, [&](pb::EventStore::Stub* stub, grpc::ClientContext* ctx) {
+        resp.Clear();
+        return stub->Append(ctx, req, &resp);
+      }));
   return AppendReply{resp.first_seq(), resp.last_seq(), resp.first_version(), resp.last_version(),
                      resp.deduplicated()};
 }
@@ -226,10 +403,11 @@ Result<AppendReply> Client::Delete(const std::string& key, Expected expected,
   SetExpected(expected, req.mutable_expected_version());
   req.set_idempotency_id(idempotency_id);
   pb::DeleteResponse resp;
-  RDB_RETURN_IF_ERROR(Run(!idempotency_id.empty(), [&](grpc::ClientContext* ctx) {
-    resp.Clear();
-    return stub_->stub->Delete(ctx, req, &resp);
-  }));
+  RDB_RETURN_IF_ERROR(
+      Run(!idempotency_id.empty(), &key, [&](pb::EventStore::Stub* stub, grpc::ClientContext* ctx) {
+        resp.Clear();
+        return stub->Delete(ctx, req, &resp);
+      }));
   return AppendReply{resp.seq(), resp.seq(), resp.version(), resp.version(), resp.deduplicated()};
 }
 
@@ -237,11 +415,13 @@ Result<Event> Client::Get(const std::string& key) {
   pb::GetRequest req;
   req.set_key(key);
   req.set_stale(options_.stale_reads);
+  const std::string* read_key = options_.stale_reads ? nullptr : &key;  // stale: the asked node
   pb::GetResponse resp;
-  RDB_RETURN_IF_ERROR(Run(true, [&](grpc::ClientContext* ctx) {
-    resp.Clear();
-    return stub_->stub->Get(ctx, req, &resp);
-  }));
+  RDB_RETURN_IF_ERROR(
+      Run(true, read_key, [&](pb::EventStore::Stub* stub, grpc::ClientContext* ctx) {
+        resp.Clear();
+        return stub->Get(ctx, req, &resp);
+      }));
   return FromProto(resp.event());
 }
 
@@ -253,11 +433,13 @@ Result<ReadReply> Client::ReadStream(const std::string& key, uint64_t from_versi
   req.set_direction(backward ? pb::DIRECTION_BACKWARD : pb::DIRECTION_FORWARD);
   req.set_limit(limit);
   req.set_stale(options_.stale_reads);
+  const std::string* read_key = options_.stale_reads ? nullptr : &key;  // stale: the asked node
   pb::ReadStreamResponse resp;
-  RDB_RETURN_IF_ERROR(Run(true, [&](grpc::ClientContext* ctx) {
-    resp.Clear();
-    return stub_->stub->ReadStream(ctx, req, &resp);
-  }));
+  RDB_RETURN_IF_ERROR(
+      Run(true, read_key, [&](pb::EventStore::Stub* stub, grpc::ClientContext* ctx) {
+        resp.Clear();
+        return stub->ReadStream(ctx, req, &resp);
+      }));
   ReadReply out;
   out.events.reserve(resp.events_size());
   for (const auto& e : resp.events()) out.events.push_back(FromProto(e));
@@ -271,9 +453,9 @@ Result<ReadReply> Client::ReadAll(uint64_t from_seq, uint32_t limit, bool includ
   req.set_limit(limit);
   req.set_include_system(include_system);
   pb::ReadAllResponse resp;
-  RDB_RETURN_IF_ERROR(Run(true, [&](grpc::ClientContext* ctx) {
+  RDB_RETURN_IF_ERROR(Run(true, nullptr, [&](pb::EventStore::Stub* stub, grpc::ClientContext* ctx) {
     resp.Clear();
-    return stub_->stub->ReadAll(ctx, req, &resp);
+    return stub->ReadAll(ctx, req, &resp);
   }));
   ReadReply out;
   out.events.reserve(resp.events_size());
@@ -285,10 +467,11 @@ Result<ReadReply> Client::ReadAll(uint64_t from_seq, uint32_t limit, bool includ
 Result<ServerStatus> Client::GetStatus() {
   pb::StatusRequest req;
   pb::StatusResponse r;
-  RDB_RETURN_IF_ERROR(Run(false, [&](grpc::ClientContext* ctx) {
-    r.Clear();
-    return stub_->stub->Status(ctx, req, &r);
-  }));
+  RDB_RETURN_IF_ERROR(
+      Run(false, nullptr, [&](pb::EventStore::Stub* stub, grpc::ClientContext* ctx) {
+        r.Clear();
+        return stub->Status(ctx, req, &r);
+      }));
   ServerStatus out;
   out.server_version = r.server_version();
   out.mode = r.mode();
@@ -339,10 +522,11 @@ const char* MemberRoleName(pb::MemberRole role) {
 Result<std::vector<Member>> Client::ListMembers() {
   pb::ListMembersRequest req;
   pb::ListMembersResponse r;
-  RDB_RETURN_IF_ERROR(Run(false, [&](grpc::ClientContext* ctx) {
-    r.Clear();
-    return stub_->stub->ListMembers(ctx, req, &r);
-  }));
+  RDB_RETURN_IF_ERROR(
+      Run(false, nullptr, [&](pb::EventStore::Stub* stub, grpc::ClientContext* ctx) {
+        r.Clear();
+        return stub->ListMembers(ctx, req, &r);
+      }));
   std::vector<Member> out;
   out.reserve(r.members_size());
   for (const pb::Member& m : r.members()) {
@@ -450,20 +634,22 @@ Result<uint64_t> Client::CommitGroupPosition(const std::string& group, uint64_t 
   pb::CommitGroupPositionRequest req;
   req.set_group(group);
   req.set_seq(seq);
+  const std::string group_key = kGroupKeyPrefix + group;
   pb::CommitGroupPositionResponse resp;
-  RDB_RETURN_IF_ERROR(Run(true, [&](grpc::ClientContext* ctx) {
-    resp.Clear();
-    return stub_->stub->CommitGroupPosition(ctx, req, &resp);
-  }));
+  RDB_RETURN_IF_ERROR(
+      Run(true, &group_key, [&](pb::EventStore::Stub* stub, grpc::ClientContext* ctx) {
+        resp.Clear();
+        return stub->CommitGroupPosition(ctx, req, &resp);
+      }));
   return resp.seq();
 }
 
 Result<std::vector<GroupInfo>> Client::ListGroups(uint64_t* last_seq) {
   pb::ListGroupsRequest req;
   pb::ListGroupsResponse resp;
-  RDB_RETURN_IF_ERROR(Run(true, [&](grpc::ClientContext* ctx) {
+  RDB_RETURN_IF_ERROR(Run(true, nullptr, [&](pb::EventStore::Stub* stub, grpc::ClientContext* ctx) {
     resp.Clear();
-    return stub_->stub->ListGroups(ctx, req, &resp);
+    return stub->ListGroups(ctx, req, &resp);
   }));
   std::vector<GroupInfo> out;
   for (const pb::GroupInfo& g : resp.groups()) {
@@ -476,11 +662,13 @@ Result<std::vector<GroupInfo>> Client::ListGroups(uint64_t* last_seq) {
 Status Client::DeleteGroup(const std::string& group) {
   pb::DeleteGroupRequest req;
   req.set_group(group);
+  const std::string group_key = kGroupKeyPrefix + group;
   pb::DeleteGroupResponse resp;
-  RDB_RETURN_IF_ERROR(Run(false, [&](grpc::ClientContext* ctx) {
-    resp.Clear();
-    return stub_->stub->DeleteGroup(ctx, req, &resp);
-  }));
+  RDB_RETURN_IF_ERROR(
+      Run(false, &group_key, [&](pb::EventStore::Stub* stub, grpc::ClientContext* ctx) {
+        resp.Clear();
+        return stub->DeleteGroup(ctx, req, &resp);
+      }));
   return Status::OK();
 }
 

@@ -8,6 +8,7 @@
 // Thread-safety: a Client may be used from many threads at once (gRPC stubs are thread-safe).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -29,6 +30,10 @@ inline constexpr double kUnavailableRetrySecondsDefault = 5;
 // The pause before the first retry; it doubles up to kRetryBackoffMaxMs.
 inline constexpr int kRetryBackoffInitialMs = 25;
 inline constexpr int kRetryBackoffMaxMs = 500;
+// Direct routing (ClientOptions::route_direct): at most one member-map read per this period, and
+// one read's limit (it is also bounded by the call's own deadline).
+inline constexpr int kRouteMapReadGapMs = 100;
+inline constexpr int kRouteMapReadTimeoutMs = 2000;
 
 struct ClientOptions {
   // Per-call deadline, retries included. 0 = none.
@@ -46,7 +51,23 @@ struct ClientOptions {
   // Cluster mode: Get and ReadStream read the asked node's own copy (GetRequest.stale) instead of
   // leader 1's confirmed state.
   bool stale_reads = false;
+  // Cluster mode: send Append, Delete, Get, ReadStream (not stale_reads ones), CommitGroupPosition
+  // and DeleteGroup straight to leader 1 of their key's group (cluster::GroupOfKey; consumer groups
+  // by "$group/<name>") instead of through the given server, which would forward them (one hop).
+  // The first such call reads the member map (ListMembers through the given server); a server in
+  // single-node mode, or a map that cannot be read, leaves every call on the given server. One
+  // connection per leader address. A routed call that fails with UNAVAILABLE (leader change, node
+  // gone) drops that group's leader, so the next attempt goes to the given server (which forwards)
+  // until the map is read again (at most every kRouteMapReadGapMs); retries follow
+  // unavailable_retry_seconds. Every other call (ReadAll, ListGroups, Subscribe, Status,
+  // ListMembers) always goes to the given server. Off by default in the library (tests and tools
+  // that mean to talk to one node); rdb-client turns it on (--no-direct turns it off).
+  bool route_direct = false;
 };
+
+// The group of key among groups (> 0): XXH64(key, seed 0) mod groups, the same function as the
+// server's cluster::GroupOfKey (docs/design/cluster.md, "Routing").
+uint32_t GroupOfKey(const std::string& key, uint32_t groups);
 
 // "HOST:PORT" from --server, else SERVER_IP / SERVER_PORT, else 127.0.0.1:2048.
 std::string DefaultServerAddress();
@@ -205,17 +226,36 @@ class Client {
 
   const std::string& address() const { return address_; }
 
+  // Direct routing's state (route_direct), for tests and tools.
+  struct RoutingStats {
+    std::string mode;         // "" (not read yet, or unreadable), "cluster" or "single-node"
+    uint32_t groups = 0;      // as derived from the member map (highest group + 1)
+    uint64_t map_reads = 0;   // member-map reads attempted
+    uint64_t routed = 0;      // attempts sent straight to a group's leader 1
+    uint64_t via_server = 0;  // keyed attempts sent to the given server instead
+  };
+  RoutingStats routing_stats() const;
+
  private:
   struct Stub;
-  // Runs attempt(ctx) with a fresh context per attempt, under the call's deadline; retries
-  // UNAVAILABLE as ClientOptions says when retryable. The error of the last attempt, mapped.
+  struct Router;
+  struct Target;
+  // Runs attempt(stub, ctx) with a fresh context per attempt, under the call's deadline; retries
+  // UNAVAILABLE as ClientOptions says when retryable. key: routed as route_direct says (null:
+  // always the given server). The error of the last attempt, mapped.
   template <typename Attempt>
-  Status Run(bool retryable, Attempt&& attempt);
+  Status Run(bool retryable, const std::string* key, Attempt&& attempt);
+  // Where an attempt for key goes (reads the member map first when due).
+  Target Pick(const std::string* key, std::chrono::system_clock::time_point deadline,
+              bool has_deadline);
+  void ReadMap(std::chrono::system_clock::time_point deadline, bool has_deadline);
+  void Routed(const Target& target, bool unavailable);
   Client(std::string address, const ClientOptions& options, std::shared_ptr<grpc::Channel> channel);
   std::string address_;
   ClientOptions options_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<Stub> stub_;
+  std::unique_ptr<Router> router_;
 };
 
 }  // namespace rdb::client

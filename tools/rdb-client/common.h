@@ -34,6 +34,9 @@ struct Options {
   std::string server;
   bool json = false;
   double timeout_seconds = 10;
+  // Send keyed requests to --server (which forwards them) instead of straight to their group's
+  // leader 1 (ClientOptions::route_direct, on by default; no effect on a single node).
+  bool no_direct = false;
   // Verb options (accepted before the verb too; checked against the verb in main.cc).
   uint64_t from_version = 0;
   bool backward = false;

@@ -98,6 +98,10 @@ int Main(int argc, char** argv) {
   global("timeout", app.add_option("--timeout", o.timeout_seconds,
                                    "Seconds to wait for the server (default 10)")
                         ->check(CLI::PositiveNumber));
+  global("no-direct",
+         app.add_flag("--no-direct", o.no_direct,
+                      "Cluster: send keyed requests through --server (it forwards them) instead "
+                      "of straight to their group's leader 1"));
   const std::vector<std::string> kVerbOptions = {"from-version", "backward", "limit",  "from",
                                                  "prefix",       "group",    "before", "count",
                                                  "delete",       "stale"};
@@ -107,10 +111,10 @@ int Main(int argc, char** argv) {
   std::map<std::string, CLI::App*> subs;
   for (const Verb& v : verbs) {
     CLI::App* sub = app.add_subcommand(v.name, v.description);
-    sub->footer(
-        std::string("Global options (before or after the verb): -k, -p, -f, --type, --id,\n"
-                    "--expected-version, --server, --json, --timeout; see rdb-client --help.\n") +
-        kFooter);
+    sub->footer(std::string("Global options (before or after the verb): -k, -p, -f, --type, --id,\n"
+                            "--expected-version, --server, --json, --timeout, --no-direct; see\n"
+                            "rdb-client --help.\n") +
+                kFooter);
     AddVerbOptions(sub, &o, v.verb_options, /*hidden=*/false, &opts);
     subs[v.name] = sub;
   }
@@ -157,6 +161,9 @@ int Main(int argc, char** argv) {
   client::ClientOptions co;
   co.timeout_seconds = o.timeout_seconds;
   co.stale_reads = o.stale;
+  // Keyed requests go straight to their group's leader 1 in a cluster (one member-map read first;
+  // a single node, or a map that cannot be read, keeps everything on --server).
+  co.route_direct = !o.no_direct;
   std::string address = o.server.empty() ? client::DefaultServerAddress() : o.server;
   const char* trace = std::getenv("TRACE_LEVEL");
   if (trace != nullptr && (std::string(trace) == "debug" || std::string(trace) == "trace"))
