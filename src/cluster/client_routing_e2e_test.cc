@@ -145,7 +145,9 @@ TEST_F(ClientRoutingE2eTest, WritesGoStraightToTheirLeaderAndFollowAFailover) {
       std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - t0).count();
   ASSERT_TRUE(w.ok()) << w.status().ToString();
   std::cerr << "the write succeeded " << resumed_ms << " ms after the kill\n";
-  EXPECT_LE(resumed_ms, static_cast<int64_t>((kLeaseTtlSeconds + 1) * 1000));
+  // LEASE_TTL + 1 s, plus etcd's lease expiry check (every 0.5 s) and a new leader's start (the
+  // same budget as replication_e2e_test): 1.3-1.8 s measured, so TTL + 1 s alone would flake.
+  EXPECT_LE(resumed_ms, static_cast<int64_t>((kLeaseTtlSeconds + 2) * 1000));
 
   // The new leaders get the next writes straight away (the map was read again).
   ASSERT_TRUE(WaitFor(
