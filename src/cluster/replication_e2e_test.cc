@@ -192,7 +192,8 @@ TEST_F(ReplicationTest, KillLeader1UnderWritesLosesNoAcknowledgedWrite) {
   ASSERT_TRUE(S("k0").Start().ok());
   ExpectConverged("k1", {"k0", "k2"}, writers.acked());
   CheckHistory(history, "k1");
-  const pb::Member* k0 = Find(Members(S("k1").address()), "k0");
+  const std::vector<pb::Member> members = Members(S("k1").address());
+  const pb::Member* k0 = Find(members, "k0");
   ASSERT_NE(k0, nullptr);
   EXPECT_EQ(k0->role(), pb::MEMBER_ROLE_FOLLOWER);
 }

@@ -269,7 +269,8 @@ std::string Body(const std::string& key, uint64_t seq, uint64_t version, uint64_
   r.first_version = version;
   r.timestamp_ms = 1;
   r.key = key;
-  r.events.push_back({EventKind::kPut, version == 1, "", "v" + std::to_string(seq)});
+  const std::string payload = "v" + std::to_string(seq);  // the record views it
+  r.events.push_back({EventKind::kPut, version == 1, "", payload});
   std::string body;
   EncodeRecordBody(r, &body);
   return body;
