@@ -1,7 +1,6 @@
 #include "client/client.h"
 
 #include <grpcpp/grpcpp.h>
-#include <xxhash.h>
 
 #include <algorithm>
 #include <atomic>
@@ -165,12 +164,6 @@ std::shared_ptr<grpc::Channel> NewChannel(const std::string& address,
 }
 
 }  // namespace
-
-uint32_t GroupOfKey(const std::string& key, uint32_t groups) {
-  // Must match cluster::GroupOfKey (pinned vectors in cluster_unit_test and client_routing_test).
-  const uint64_t h = XXH64(key.data(), key.size(), /*seed=*/0);
-  return static_cast<uint32_t>(h % groups);
-}
 
 // Where one attempt goes: the given server (group -1) or a group's leader 1.
 struct Client::Target {

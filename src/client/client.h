@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "cluster/routing.h"
 
 namespace grpc {
 class Channel;
@@ -65,9 +66,11 @@ struct ClientOptions {
   bool route_direct = false;
 };
 
-// The group of key among groups (> 0): XXH64(key, seed 0) mod groups, the same function as the
-// server's cluster::GroupOfKey (docs/design/cluster.md, "Routing").
-uint32_t GroupOfKey(const std::string& key, uint32_t groups);
+// The group of key among groups (> 0): the server's own cluster::GroupOfKey
+// (docs/design/cluster.md, "Routing").
+inline uint32_t GroupOfKey(const std::string& key, uint32_t groups) {
+  return cluster::GroupOfKey(key, groups);
+}
 
 // "HOST:PORT" from --server, else SERVER_IP / SERVER_PORT, else 127.0.0.1:2048.
 std::string DefaultServerAddress();

@@ -225,4 +225,21 @@ class Readers {
   std::vector<std::thread> threads_;
 };
 
+// The recorded history is linearizable per key, and `log` (every event of the database after the
+// run) holds every acknowledged write and nothing never written (tests/support/linearizability.h).
+inline void ExpectHistoryHolds(const History& history, const std::vector<pb::Event>& log) {
+  std::vector<RecordedEvent> final_log;
+  for (const pb::Event& e : log) {
+    final_log.push_back(e.kind() == pb::EVENT_KIND_DELETE
+                            ? RecordedEvent::Delete(e.key(), e.seq(), e.version())
+                            : RecordedEvent::Put(e.key(), e.seq(), e.version(), e.payload()));
+  }
+  const std::vector<HistoryEntry> entries = history.Entries();
+  CheckResult lin = CheckLinearizable(entries);
+  EXPECT_TRUE(lin.ok()) << "not linearizable (" << entries.size() << " ops): " << lin.message;
+  CheckResult acks = CheckNoLostAcks(entries, final_log);
+  EXPECT_TRUE(acks.ok()) << acks.message;
+  std::cerr << "history: " << entries.size() << " operations checked\n";
+}
+
 }  // namespace rdb::test

@@ -112,23 +112,6 @@ class EtcdOutageTest : public ClusterTest {
     return MsSince(since);
   }
 
-  // The recorded history is linearizable per key, and `final_log` holds every acknowledged
-  // write and nothing never written.
-  void CheckHistory(const History& history, const std::vector<pb::Event>& log) {
-    std::vector<RecordedEvent> final_log;
-    for (const pb::Event& e : log) {
-      final_log.push_back(e.kind() == pb::EVENT_KIND_DELETE
-                              ? RecordedEvent::Delete(e.key(), e.seq(), e.version())
-                              : RecordedEvent::Put(e.key(), e.seq(), e.version(), e.payload()));
-    }
-    const std::vector<HistoryEntry> entries = history.Entries();
-    CheckResult lin = CheckLinearizable(entries);
-    EXPECT_TRUE(lin.ok()) << "not linearizable (" << entries.size() << " ops): " << lin.message;
-    CheckResult acks = CheckNoLostAcks(entries, final_log);
-    EXPECT_TRUE(acks.ok()) << acks.message;
-    std::cerr << "history: " << entries.size() << " operations checked\n";
-  }
-
   // The whole scenario on `groups` x 3 nodes named <prefix>0.. ; hard: kill -9 etcd, else SIGTERM;
   // etcd stays away outage_ms (3 s: three lease TTLs, every node has given its lease up and
   // registers again; 0.5 s: about one TTL with etcd's restart).
@@ -217,7 +200,7 @@ class EtcdOutageTest : public ClusterTest {
     std::sort(merged.begin(), merged.end(),
               [](const pb::Event& a, const pb::Event& b) { return a.seq() < b.seq(); });
     ExpectHolds(merged, acked, "the cluster after the outage", true);
-    CheckHistory(history, merged);
+    ExpectHistoryHolds(history, merged);
   }
 };
 

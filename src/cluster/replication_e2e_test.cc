@@ -42,18 +42,7 @@ class ReplicationTest : public ClusterTest {
   // The recorded history is linearizable per key, and the leader's final log has every
   // acknowledged write and nothing never written (tests/support/linearizability.h).
   void CheckHistory(const History& history, const std::string& leader) {
-    std::vector<RecordedEvent> final_log;
-    for (const pb::Event& e : LocalLog(S(leader).address())) {
-      final_log.push_back(e.kind() == pb::EVENT_KIND_DELETE
-                              ? RecordedEvent::Delete(e.key(), e.seq(), e.version())
-                              : RecordedEvent::Put(e.key(), e.seq(), e.version(), e.payload()));
-    }
-    const std::vector<HistoryEntry> entries = history.Entries();
-    CheckResult lin = CheckLinearizable(entries);
-    EXPECT_TRUE(lin.ok()) << "not linearizable (" << entries.size() << " ops): " << lin.message;
-    CheckResult acks = CheckNoLostAcks(entries, final_log);
-    EXPECT_TRUE(acks.ok()) << acks.message;
-    std::cerr << "history: " << entries.size() << " operations checked\n";
+    ExpectHistoryHolds(history, LocalLog(S(leader).address()));
   }
   // Every member's log converges on `leader`'s, which holds every acknowledged write.
   void ExpectConverged(const std::string& leader, const std::vector<std::string>& members,
