@@ -90,6 +90,12 @@ void ClusterNode::Step() {
       return;
     }
     UpdatePeers(candidates);
+    const auto now = std::chrono::steady_clock::now();
+    if (now - watermark_tick_ >= std::chrono::milliseconds(options_.watermark_interval_ms)) {
+      watermark_tick_ = now;
+      auto w = hook_->AdvanceWatermark();
+      if (!w.ok()) spdlog::debug("cluster: watermark not advanced: {}", w.status().ToString());
+    }
     return;
   }
   // Remember whether this node is leader 2 of a live epoch: if leader 1 goes, it holds everything.
@@ -156,7 +162,12 @@ bool ClusterNode::BecomeLeader(uint64_t epoch, const std::string& election_key) 
   peers_.clear();
   joiners_read_ = {};
   UpdatePeers(membership_->candidates());
-  hook_ = std::make_unique<LeaderHook>(sequencer_.get(), replicator_.get(), epoch);
+  {
+    absl::MutexLock lock(&mu_);
+    hook_ = std::make_shared<LeaderHook>(sequencer_.get(), replicator_.get(), epoch,
+                                         engine_->last_seq(), options_.on_watermark);
+  }
+  watermark_tick_ = {};
   last_led_epoch_ = epoch;
   {
     absl::MutexLock lock(&read_mu_);
@@ -182,13 +193,20 @@ void ClusterNode::StepDown(const char* why) {
   {
     absl::MutexLock lock(&mu_);
     replicator_.reset();
+    hook_.reset();
   }
-  hook_.reset();
   sequencer_.reset();
   peers_.clear();
   joiners_.clear();
   spdlog::info("cluster: no longer leader 1 of group {} (epoch {}): {}", membership_->group(),
                epoch, why);
+}
+
+Result<uint64_t> ClusterNode::CommittedWatermark() const {
+  absl::MutexLock lock(&mu_);
+  if (!hook_ || hook_->failed())
+    return Status::FailedPrecondition("this node is not its group's leader 1");
+  return hook_->watermark();
 }
 
 std::vector<Replicator::PeerState> ClusterNode::peer_states() const {

@@ -40,6 +40,12 @@ struct ClusterNodeOptions {
   // ReplicationService::caught_up_leader2_epoch: the epoch whose leader named this node its
   // caught-up leader 2 (0: none).
   std::function<uint64_t()> leader2_of_epoch;
+  // While leading: how often an idle group's committed watermark is raised from a fenced etcd read
+  // (LeaderHook::AdvanceWatermark); busy groups raise it with every batch anyway.
+  int64_t watermark_interval_ms = 50;
+  // Runs after each rise of the committed watermark (e.g. wakes the group's feed streams); may
+  // run on the engine's commit thread: keep it short, never block.
+  std::function<void()> on_watermark;
 };
 
 class ClusterNode {
@@ -63,6 +69,9 @@ class ClusterNode {
   // round. kFailedPrecondition when this node is not (or no longer) leader 1, kUnavailable when
   // etcd does not answer.
   Status ConfirmLeadership();
+  // The group's committed watermark while this node is leader 1 (LeaderHook::watermark(); 0
+  // while the epoch is not established); kFailedPrecondition when it is not leader 1.
+  Result<uint64_t> CommittedWatermark() const;
   std::vector<Replicator::PeerState> peer_states() const;
 
  private:
@@ -90,7 +99,8 @@ class ClusterNode {
   std::string last_recovery_error_;
   std::unique_ptr<EtcdSequencer> sequencer_;
   std::unique_ptr<Replicator> replicator_;
-  std::unique_ptr<LeaderHook> hook_;
+  std::shared_ptr<LeaderHook> hook_;  // set and reset under mu_ (CommittedWatermark reads it)
+  std::chrono::steady_clock::time_point watermark_tick_{};
   std::vector<ReplicaPeer> peers_;
   std::vector<ReplicaPeer> joiners_;
   std::chrono::steady_clock::time_point joiners_read_{};

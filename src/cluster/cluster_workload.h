@@ -225,6 +225,140 @@ class Readers {
   std::vector<std::thread> threads_;
 };
 
+// Every event of the database, merged across groups in seq order (ReadAll page by page through
+// `address`; system records excluded, as in a subscription without include_system).
+inline std::vector<pb::Event> GlobalLog(const std::string& address) {
+  std::vector<pb::Event> out;
+  uint64_t from = 0;
+  for (int pages = 0; pages < 10000; pages++) {
+    pb::ReadAllRequest req;
+    req.set_from_seq(from);
+    req.set_limit(10000);
+    pb::ReadAllResponse resp;
+    grpc::Status s = Call(address, [&](pb::EventStore::Stub* st, grpc::ClientContext* ctx) {
+      return st->ReadAll(ctx, req, &resp);
+    });
+    if (!s.ok()) {
+      ADD_FAILURE() << "ReadAll through " << address << ": " << s.error_message();
+      return out;
+    }
+    out.insert(out.end(), resp.events().begin(), resp.events().end());
+    if (resp.next_seq() == 0) break;
+    from = resp.next_seq();
+  }
+  return out;
+}
+
+inline std::vector<RecordedEvent> Recorded(const std::vector<pb::Event>& log) {
+  std::vector<RecordedEvent> out;
+  for (const pb::Event& e : log) {
+    out.push_back(e.kind() == pb::EVENT_KIND_DELETE
+                      ? RecordedEvent::Delete(e.key(), e.seq(), e.version())
+                      : RecordedEvent::Put(e.key(), e.seq(), e.version(), e.payload()));
+  }
+  return out;
+}
+
+// A Subscribe stream through one node, recorded on a thread of its own: every change, and every
+// checkpoint with the last change seq received before it.
+class FeedRecorder {
+ public:
+  FeedRecorder(std::string address, uint64_t after_seq) : address_(std::move(address)) {
+    thread_ = std::thread([this, after_seq] { Run(after_seq); });
+  }
+  ~FeedRecorder() { Stop(); }
+  void Stop() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+      if (ctx_ != nullptr) ctx_->TryCancel();
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+  // The stream ended by itself (not through Stop).
+  bool ended() {
+    std::lock_guard lock(mu_);
+    return ended_;
+  }
+  grpc::Status status() {
+    std::lock_guard lock(mu_);
+    return status_;
+  }
+  std::vector<RecordedEvent> events() {
+    std::lock_guard lock(mu_);
+    return events_;
+  }
+  uint64_t last_seq() {
+    std::lock_guard lock(mu_);
+    return events_.empty() ? 0 : events_.back().seq;
+  }
+  uint64_t checkpoint() {
+    std::lock_guard lock(mu_);
+    return checkpoints_.empty() ? 0 : checkpoints_.back();
+  }
+  // "" or what is wrong with the checkpoints: one went backwards, or fell below a change already
+  // received in or before its message.
+  std::string CheckpointProblems() {
+    std::lock_guard lock(mu_);
+    return problems_;
+  }
+  // Waits until a change with seq >= seq (or a checkpoint at or past it) arrived.
+  bool WaitPast(uint64_t seq, int timeout_ms) {
+    return WaitFor([&] { return last_seq() >= seq || checkpoint() >= seq; }, timeout_ms, 5);
+  }
+
+ private:
+  void Run(uint64_t after_seq) {
+    auto stub = Stub(address_);
+    grpc::ClientContext ctx;
+    {
+      std::lock_guard lock(mu_);
+      if (stop_) return;
+      ctx_ = &ctx;
+    }
+    pb::SubscribeRequest req;
+    req.set_start(pb::START_POSITION_AFTER_SEQ);
+    req.set_after_seq(after_seq);
+    req.set_checkpoint_interval_ms(100);
+    auto reader = stub->Subscribe(&ctx, req);
+    pb::SubscribeResponse msg;
+    while (reader->Read(&msg)) {
+      std::lock_guard lock(mu_);
+      for (const pb::ChangeEvent& c : msg.changes()) {
+        events_.push_back(c.op() == pb::CHANGE_OP_DELETE
+                              ? RecordedEvent::Delete(c.key(), c.seq(), c.version())
+                              : RecordedEvent::Put(c.key(), c.seq(), c.version(), c.after()));
+      }
+      if (msg.has_checkpoint()) {
+        const uint64_t cp = msg.checkpoint().seq();
+        if (!checkpoints_.empty() && cp < checkpoints_.back() && problems_.empty())
+          problems_ =
+              "checkpoint " + std::to_string(cp) + " after " + std::to_string(checkpoints_.back());
+        if (!events_.empty() && cp < events_.back().seq && problems_.empty())
+          problems_ = "checkpoint " + std::to_string(cp) + " below change " +
+                      std::to_string(events_.back().seq);
+        checkpoints_.push_back(cp);
+      }
+    }
+    grpc::Status s = reader->Finish();
+    std::lock_guard lock(mu_);
+    ctx_ = nullptr;
+    status_ = s;
+    ended_ = !stop_;
+  }
+
+  const std::string address_;
+  std::mutex mu_;
+  grpc::ClientContext* ctx_ = nullptr;
+  bool stop_ = false;
+  bool ended_ = false;
+  grpc::Status status_;
+  std::vector<RecordedEvent> events_;
+  std::vector<uint64_t> checkpoints_;
+  std::string problems_;
+  std::thread thread_;
+};
+
 // The recorded history is linearizable per key, and `log` (every event of the database after the
 // run) holds every acknowledged write and nothing never written (tests/support/linearizability.h).
 inline void ExpectHistoryHolds(const History& history, const std::vector<pb::Event>& log) {

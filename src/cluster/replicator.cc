@@ -313,13 +313,39 @@ std::vector<Replicator::PeerState> Replicator::peer_states() const {
   return out;
 }
 
+bool Replicator::Holds(uint64_t seq) const {
+  absl::MutexLock lock(&mu_);
+  return QuorumHolds(seq);
+}
+
+namespace {
+// The last seq etcd revision of `seq` numbers.
+uint64_t RevisionEnd(uint64_t seq) {
+  return seq / kSeqsPerRevision * kSeqsPerRevision + kSeqsPerRevision - 1;
+}
+}  // namespace
+
 Result<CommitHook::SeqGrant> LeaderHook::TakeSeqs(uint32_t n) {
   if (failed_.load()) {
     return Status::Unavailable("leader 1 of epoch " + std::to_string(epoch_) +
                                " lost its write quorum and is stepping down; retry");
   }
-  RDB_ASSIGN_OR_RETURN(SeqRange range, sequencer_->Next(n));
-  return SeqGrant{range.first, epoch_};
+  {
+    absl::MutexLock lock(&mu_);
+    in_flight_ = true;
+    takes_++;
+  }
+  Result<SeqRange> range = sequencer_->Next(n);
+  bool raise = false;
+  {
+    absl::MutexLock lock(&mu_);
+    // Without seqs nothing of the group is written (and GroupDone does not come).
+    if (!range.ok()) in_flight_ = false;
+    raise = range.ok() && established_;
+  }
+  if (!range.ok()) return range.status();
+  if (raise) Raise(range->first - 1);
+  return SeqGrant{range->first, epoch_};
 }
 
 Status LeaderHook::Replicate(uint64_t prev_seq, const std::vector<std::string>& bodies,
@@ -327,6 +353,50 @@ Status LeaderHook::Replicate(uint64_t prev_seq, const std::vector<std::string>& 
   Status s = replicator_->Replicate(prev_seq, bodies, last_seq);
   if (!s.ok()) failed_.store(true);
   return s;
+}
+
+void LeaderHook::GroupDone(bool committed, uint64_t last_seq) {
+  {
+    absl::MutexLock lock(&mu_);
+    in_flight_ = false;
+    // A quorum holds this group, so also everything before it: the epoch is established.
+    if (committed) established_ = true;
+  }
+  if (committed) Raise(RevisionEnd(last_seq));
+}
+
+Result<uint64_t> LeaderHook::AdvanceWatermark() {
+  if (failed_.load()) return Status::FailedPrecondition("leader 1 failed a write in this epoch");
+  uint64_t takes = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!established_ && replicator_->Holds(start_seq_)) {
+      established_ = true;
+      // A quorum holds the log as it was when this node took over; what it lacks of older
+      // epochs no leader can commit any more, and new batches number above it.
+      if (start_seq_ > watermark_.load()) watermark_.store(start_seq_);
+    }
+    if (!established_) return watermark_.load();
+    takes = takes_;
+  }
+  RDB_ASSIGN_OR_RETURN(int64_t revision, sequencer_->FencedRevision());
+  bool raise = false;
+  {
+    absl::MutexLock lock(&mu_);
+    // No batch was numbered during the read (it could have a revision at or below R) and none is
+    // in flight: every granted group is visible, and the next batch's revision is above R.
+    raise = !in_flight_ && takes_ == takes && !failed_.load();
+  }
+  if (raise) Raise(static_cast<uint64_t>(revision) * kSeqsPerRevision + kSeqsPerRevision - 1);
+  return watermark_.load();
+}
+
+void LeaderHook::Raise(uint64_t w) {
+  if (failed_.load()) return;
+  uint64_t cur = watermark_.load();
+  while (w > cur && !watermark_.compare_exchange_weak(cur, w)) {
+  }
+  if (w > cur && on_watermark_) on_watermark_();
 }
 
 }  // namespace rdb::cluster

@@ -64,6 +64,9 @@ class Replicator {
 
   Status Replicate(uint64_t prev_seq, const std::vector<std::string>& bodies, uint64_t last_seq);
 
+  // True if `writes` members (this one and leader 2 among them) hold the log up to seq.
+  bool Holds(uint64_t seq) const;
+
   // Closes every link and wakes a waiting Replicate (kUnavailable). Idempotent.
   void Stop();
 
@@ -94,24 +97,63 @@ class Replicator {
 
 // The engine's CommitHook while this node is leader 1: seqs from the etcd sequencer, replication
 // through the Replicator.
+//
+// It also keeps the group's committed watermark (docs/design/merged-feed.md): every seq <= it that
+// this group will ever commit is committed and visible in this node's engine. Groups commit one
+// at a time, so it rises
+//   - when a batch gets seqs at revision R (first seq R*1024): every earlier granted group is
+//     settled, and later batches get revisions above R, so to R*1024 - 1;
+//   - when a group becomes visible, to the end of its revision's seqs;
+//   - from a fenced etcd read at revision R while no group is in flight (AdvanceWatermark), to
+//     R*1024 + 1023: an idle group's watermark follows etcd's revision.
+// It stays 0 until the epoch is established: the log may end in records adopted from the previous
+// epoch that are committed only once a write quorum holds them (the first committed group of the
+// epoch, or AdvanceWatermark seeing the quorum hold the log's end). After a failed group it never
+// rises again (the cut group may still be committed by the next leader).
 class EtcdSequencer;
 class LeaderHook final : public CommitHook {
  public:
-  LeaderHook(EtcdSequencer* sequencer, Replicator* replicator, uint64_t epoch)
-      : sequencer_(sequencer), replicator_(replicator), epoch_(epoch) {}
+  // start_seq: the log's last seq when this node became leader 1 (what must be held by a quorum
+  // before the epoch is established). on_watermark (may be empty) runs after each rise, on the
+  // thread that raised it; keep it short.
+  LeaderHook(EtcdSequencer* sequencer, Replicator* replicator, uint64_t epoch, uint64_t start_seq,
+             std::function<void()> on_watermark = {})
+      : sequencer_(sequencer),
+        replicator_(replicator),
+        epoch_(epoch),
+        start_seq_(start_seq),
+        on_watermark_(std::move(on_watermark)) {}
   // Once a group failed to replicate, the engine cut it from this log while members may hold it:
   // this node must not write in this epoch again (failed() tells the node to step down and
   // campaign anew), so TakeSeqs refuses from then on.
   Result<SeqGrant> TakeSeqs(uint32_t n) override;
   Status Replicate(uint64_t prev_seq, const std::vector<std::string>& bodies,
                    uint64_t last_seq) override;
+  void GroupDone(bool committed, uint64_t last_seq) override;
   bool failed() const { return failed_.load(); }
 
+  // The committed watermark (0: not established yet).
+  uint64_t watermark() const { return watermark_.load(); }
+  // Establishes the epoch if a quorum holds the log's start, then raises the watermark from a
+  // fenced etcd read if no group was in flight during the read. Returns the watermark;
+  // kFailedPrecondition when deposed or failed.
+  Result<uint64_t> AdvanceWatermark();
+
  private:
+  // Raises watermark_ to w (if higher) and runs on_watermark_. Called without mu_.
+  void Raise(uint64_t w);
+
   std::atomic<bool> failed_{false};
   EtcdSequencer* const sequencer_;
   Replicator* const replicator_;
   const uint64_t epoch_;
+  const uint64_t start_seq_;
+  const std::function<void()> on_watermark_;
+  std::atomic<uint64_t> watermark_{0};
+  mutable absl::Mutex mu_;
+  bool established_ ABSL_GUARDED_BY(mu_) = false;
+  bool in_flight_ ABSL_GUARDED_BY(mu_) = false;  // from TakeSeqs' start to GroupDone
+  uint64_t takes_ ABSL_GUARDED_BY(mu_) = 0;      // TakeSeqs calls started
 };
 
 }  // namespace rdb::cluster

@@ -99,6 +99,22 @@ Result<SeqRange> EtcdSequencer::Next(uint32_t n) {
   return range;
 }
 
+Result<int64_t> EtcdSequencer::FencedRevision() {
+  if (options_.epoch <= 0 || options_.election_key.empty())
+    return Status::FailedPrecondition("sequencer: no election key and epoch (not leader 1)");
+  etcd::Txn txn;
+  txn.compare.push_back(etcd::Compare::CreateRevision(options_.election_key,
+                                                      etcd::Compare::Op::kEqual, options_.epoch));
+  auto committed = client_->Commit(txn);
+  if (!committed.ok()) return committed.status();
+  if (!committed->succeeded) {
+    return Status::FailedPrecondition("sequencer: group " + std::to_string(options_.group) +
+                                      ": no longer leader 1 (election key " +
+                                      options_.election_key + " changed)");
+  }
+  return committed->revision;
+}
+
 Result<std::vector<SeqRange>> EtcdSequencer::NextMany(uint64_t n) {
   if (n == 0) return Status::InvalidArgument("sequencer: NextMany of 0 seqs");
   std::vector<SeqRange> out;

@@ -83,6 +83,10 @@ class EtcdSequencer {
   Result<SeqRange> Next(uint32_t n);
   // Seqs for n >= 1 events: ceil(n / kSeqsPerRevision) transactions, ranges in increasing order.
   Result<std::vector<SeqRange>> NextMany(uint64_t n);
+  // The current etcd revision, read with the same fence as Next (one read-only transaction): if
+  // it returns R, this leader still held its election key at R, so every batch any leader of this
+  // group numbers from now on gets a revision above R. kFailedPrecondition when deposed.
+  Result<int64_t> FencedRevision();
   // The group's persisted highest seq grew (or is known at start): never issue at or below it.
   void RaiseFloor(uint64_t seq);
   uint64_t floor() const;

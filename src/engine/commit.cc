@@ -363,6 +363,18 @@ void Engine::Impl::CommitGroup(std::vector<PendingWrite*>& group) {
   }
   GroupState g;
   if (options_.cluster) GrantSeqs(hook_, group, &g);
+  // Tells the hook how a granted group ended, on every path out of here (docs/cdc.md, "merged
+  // feed": its committed watermark depends on knowing that no granted group is in flight).
+  bool committed = false;
+  uint64_t committed_last = 0;
+  struct Settle {
+    CommitHook* hook;
+    const bool& committed;
+    const uint64_t& last;
+    ~Settle() {
+      if (hook != nullptr) hook->GroupDone(committed, last);
+    }
+  } settle{g.granted ? hook_ : nullptr, committed, committed_last};
   const uint64_t now_ms = options_.clock->NowMillis();
   std::vector<Prepared> prepared;
   prepared.reserve(group.size());
@@ -438,6 +450,8 @@ void Engine::Impl::CommitGroup(std::vector<PendingWrite*>& group) {
     committed_seq_ = last;
   }
   seq_cv_.notify_all();
+  committed = true;
+  committed_last = last;
 
   uint64_t events = 0, bytes = 0;
   for (Prepared& p : prepared) {

@@ -126,6 +126,14 @@ class CommitHook {
   // the group's appends with it (their outcome is unknown to the client: a member may hold them).
   virtual Status Replicate(uint64_t prev_seq, const std::vector<std::string>& bodies,
                            uint64_t last_seq) = 0;
+  // A group that TakeSeqs granted is settled: `committed` = its records are visible to readers now
+  // (the log's committed end is last_seq); false = none of its seqs was or will be used by this
+  // node (every append of it failed, or it was cut again). Called once per successful TakeSeqs,
+  // still under the commit lock, so the next TakeSeqs comes after it.
+  virtual void GroupDone(bool committed, uint64_t last_seq) {
+    (void)committed;
+    (void)last_seq;
+  }
 };
 
 enum class Direction : uint8_t { kForward, kBackward };

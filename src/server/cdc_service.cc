@@ -88,6 +88,15 @@ class CdcService::Impl {
   ~Impl() { Shutdown(); }
 
   void Shutdown();
+  void NotifyWatermark();
+  Result<CdcService::GroupClaim> ClaimGroup(const std::string& name) {
+    RDB_RETURN_IF_ERROR(cdc::ValidateGroupName(name));
+    CdcService::GroupClaim claim;
+    RDB_ASSIGN_OR_RETURN(claim.lease, groups_.Acquire(name));
+    RDB_ASSIGN_OR_RETURN(std::optional<cdc::GroupPosition> pos, groups_.Get(name));
+    if (pos) claim.position = pos->seq;
+    return claim;
+  }
   void UseClusterShard(std::string registry_key) {
     groups_.Configure(cdc::GroupStoreOptions{std::move(registry_key), false});
   }
@@ -142,6 +151,7 @@ class CdcService::Impl {
   // clock, us), in deadline order. An entry whose stream is no longer held_ is stale and skipped.
   std::deque<std::pair<Stream*, uint64_t>> held_;  // guarded by mu_
   bool shutting_down_ = false;                     // guarded by mu_
+  uint64_t watermark_gen_ = 0;                     // NotifyWatermark calls (guarded by mu_)
   bool stop_threads_ = false;                      // guarded by mu_
   std::vector<std::thread> workers_;
   std::thread waker_;
@@ -153,12 +163,13 @@ class CdcService::Impl {
 class CdcService::Impl::Stream final : public grpc::ServerWriteReactor<pb::SubscribeResponse> {
  public:
   Stream(Impl* svc, grpc::CallbackServerContext* ctx, std::unique_ptr<cdc::Subscription> sub,
-         std::unique_ptr<cdc::GroupStore::Lease> lease, uint32_t interval_ms)
+         std::unique_ptr<cdc::GroupStore::Lease> lease, uint32_t interval_ms, bool group_feed)
       : svc_(svc),
         ctx_(ctx),
         sub_(std::move(sub)),
         lease_(std::move(lease)),
         interval_ms_(interval_ms),
+        group_feed_(group_feed),
         start_us_(std::chrono::duration_cast<std::chrono::microseconds>(
                       std::chrono::steady_clock::now().time_since_epoch())
                       .count()) {}
@@ -184,6 +195,9 @@ class CdcService::Impl::Stream final : public grpc::ServerWriteReactor<pb::Subsc
   std::unique_ptr<cdc::Subscription> sub_;  // used only by the worker holding busy_
   std::unique_ptr<cdc::GroupStore::Lease> lease_;
   const uint32_t interval_ms_;
+  // A group_feed stream (SubscribeRequest.group_feed): every message carries the group's
+  // committed watermark as its checkpoint, sent as soon as it rises.
+  const bool group_feed_;
   const uint64_t start_us_;
   pb::SubscribeResponse msg_;  // owned by gRPC between StartWrite and OnWriteDone
   grpc::Status final_status_;
@@ -199,7 +213,9 @@ class CdcService::Impl::Stream final : public grpc::ServerWriteReactor<pb::Subsc
   bool live_ = false;  // the last poll reached the cache's end (the live tail)
   bool held_ = false;  // in held_
   uint64_t checkpoint_due_ms_ = 0;
-  uint64_t position_ = 0;  // the subscription's position after the last poll
+  uint64_t position_ = 0;         // the subscription's position after the last poll
+  uint64_t checkpoint_sent_ = 0;  // group_feed: the last checkpoint sent
+  uint64_t watermark_gen_ = 0;    // group_feed: svc_->watermark_gen_ when it last polled
   // sub_'s counters already added to the service's sums (used only by the worker holding busy_).
   uint64_t counted_reader_opens_ = 0;
   uint64_t counted_chunks_read_ = 0;
@@ -224,9 +240,10 @@ void CdcService::Impl::Schedule(Stream* s) {
 
 bool CdcService::Impl::ShouldHoldLocked(const Stream* s, uint64_t cache_end,
                                         uint64_t now_ms) const {
-  return options_.live_batch_delay_us > 0 && s->live_ && !s->cancelled_ && !shutting_down_ &&
-         cache_end > s->position_ && cache_end - s->position_ < options_.live_batch_changes &&
-         s->checkpoint_due_ms_ > now_ms;
+  // A group feed is one hop of a merged stream: it never waits (the merged stream may).
+  return options_.live_batch_delay_us > 0 && !s->group_feed_ && s->live_ && !s->cancelled_ &&
+         !shutting_down_ && cache_end > s->position_ &&
+         cache_end - s->position_ < options_.live_batch_changes && s->checkpoint_due_ms_ > now_ms;
 }
 
 bool CdcService::Impl::HoldLocked(Stream* s, uint64_t now_us) {
@@ -249,7 +266,8 @@ void CdcService::Impl::WriteDone(Stream* s, bool ok) {
         s->live_) {
       const uint64_t now_ms = NowMs();
       const uint64_t end = cache_.end();
-      if (s->checkpoint_due_ms_ > now_ms && end <= s->position_) {
+      if (s->checkpoint_due_ms_ > now_ms && end <= s->position_ &&
+          (!s->group_feed_ || s->watermark_gen_ == watermark_gen_)) {
         // Checked under mu_: the waker scans waiting_ under mu_ after every advance of the cache,
         // so it cannot miss one that happens after this check.
         waiting_.insert(s);
@@ -356,6 +374,27 @@ void CdcService::Impl::Process(Stream* s) {
     s->StartWrite(&msg);
     return;
   }
+  // A group feed: the committed watermark before the poll (docs/design/merged-feed.md).
+  Result<uint64_t> watermark = uint64_t{0};
+  uint64_t visible_end = 0;
+  if (s->group_feed_) {
+    {
+      std::lock_guard lock(mu_);
+      s->watermark_gen_ = watermark_gen_;
+    }
+    watermark = options_.group_watermark();
+    visible_end = engine_->last_seq();  // after the watermark: it covers what the watermark does
+    if (!watermark.ok()) {
+      std::unique_lock lock(mu_);
+      s->busy_ = false;
+      s->finished_ = true;
+      s->final_status_ = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                      "group feed: " + watermark.status().message());
+      lock.unlock();
+      s->Finish(s->final_status_);
+      return;
+    }
+  }
   cdc::PollLimits limits;
   limits.changes_max = kMessageChangesMax;
   limits.bytes_max = kMessageBytesMax;
@@ -392,8 +431,20 @@ void CdcService::Impl::Process(Stream* s) {
   s->position_ = s->sub_->position();
   s->live_ = s->sub_->live();
   // A checkpoint comes at least every interval; it rides along with changes when due.
-  const bool checkpoint = now >= s->checkpoint_due_ms_;
-  if (checkpoint) {
+  bool checkpoint = now >= s->checkpoint_due_ms_;
+  if (s->group_feed_) {
+    // Everything <= position_ is handled and nothing commits below the log's end any more; once
+    // the stream has handled the log as it was after the watermark was read, also everything the
+    // watermark covers (the shared cache may still be behind the log: then not yet).
+    const uint64_t c =
+        s->position_ >= visible_end ? std::max(s->position_, *watermark) : s->position_;
+    if (c > s->checkpoint_sent_ || *n > 0 || checkpoint) {
+      s->checkpoint_sent_ = std::max(s->checkpoint_sent_, c);
+      msg.mutable_checkpoint()->set_seq(s->checkpoint_sent_);
+      s->checkpoint_due_ms_ = now + s->interval_ms_;
+      checkpoint = true;
+    }
+  } else if (checkpoint) {
     // Clamped to the log's end: a stream started after a seq beyond it must not report (and have a
     // consumer commit) a position the log has not reached.
     msg.mutable_checkpoint()->set_seq(std::min(s->position_, engine_->last_seq()));
@@ -411,7 +462,8 @@ void CdcService::Impl::Process(Stream* s) {
   }
   // Checked under mu_, so the waker (which scans waiting_ under mu_ after every advance of the
   // cache) cannot miss an advance that happens after this check.
-  if (s->wake_ || s->sub_->more() || shutting_down_ || cache_.end() > s->position_) {
+  if (s->wake_ || s->sub_->more() || shutting_down_ || cache_.end() > s->position_ ||
+      (s->group_feed_ && s->watermark_gen_ != watermark_gen_)) {
     s->wake_ = false;
     if (!s->queued_) {
       s->queued_ = true;
@@ -502,6 +554,19 @@ Result<std::unique_ptr<CdcService::Impl::Stream>> CdcService::Impl::Open(
   o.include_before = req.include_before();
   RDB_RETURN_IF_ERROR(cdc::ValidateFilter(o.filter));
   RDB_RETURN_IF_ERROR(cdc::ValidateCheckpointInterval(req.checkpoint_interval_ms()));
+  if (req.group_feed()) {
+    if (!options_.group_watermark) {
+      return Status::InvalidArgument("group_feed is for the nodes of a cluster");
+    }
+    if (!req.group().empty()) {
+      return Status::InvalidArgument("group_feed does not take a consumer group");
+    }
+    Result<uint64_t> w = options_.group_watermark();
+    if (!w.ok()) {
+      *failure = grpc::Status(grpc::StatusCode::UNAVAILABLE, "group feed: " + w.status().message());
+      return w.status();
+    }
+  }
   std::unique_ptr<cdc::GroupStore::Lease> lease;
   if (!req.group().empty()) {
     RDB_RETURN_IF_ERROR(cdc::ValidateGroupName(req.group()));
@@ -520,7 +585,8 @@ Result<std::unique_ptr<CdcService::Impl::Stream>> CdcService::Impl::Open(
   if (!sub.ok()) return sub.status();
   const uint32_t interval = req.checkpoint_interval_ms() == 0 ? cdc::kCheckpointIntervalMsDefault
                                                               : req.checkpoint_interval_ms();
-  return std::make_unique<Stream>(this, ctx, std::move(sub).value(), std::move(lease), interval);
+  return std::make_unique<Stream>(this, ctx, std::move(sub).value(), std::move(lease), interval,
+                                  req.group_feed());
 }
 
 grpc::ServerWriteReactor<pb::SubscribeResponse>* CdcService::Impl::Subscribe(
@@ -559,6 +625,28 @@ grpc::ServerWriteReactor<pb::SubscribeResponse>* CdcService::Impl::Subscribe(
   if (metrics_ != nullptr) metrics_->AddSubscribers(1);
   Schedule(stream);
   return stream;
+}
+
+void CdcService::Impl::NotifyWatermark() {
+  bool notify = false;
+  {
+    std::lock_guard lock(mu_);
+    watermark_gen_++;
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+      Stream* s = *it;
+      if (!s->group_feed_) {
+        ++it;
+        continue;
+      }
+      it = waiting_.erase(it);
+      if (!s->queued_) {
+        s->queued_ = true;
+        ready_.push_back(s);
+        notify = true;
+      }
+    }
+  }
+  if (notify) work_cv_.notify_one();
 }
 
 void CdcService::Impl::Shutdown() {
@@ -641,6 +729,12 @@ void CdcService::UseClusterShard(std::string registry_key) {
 }
 
 CdcService::Stats CdcService::stats() const { return impl_->stats(); }
+
+void CdcService::NotifyWatermark() { impl_->NotifyWatermark(); }
+
+Result<CdcService::GroupClaim> CdcService::ClaimGroup(const std::string& name) {
+  return impl_->ClaimGroup(name);
+}
 
 grpc::ServerWriteReactor<pb::SubscribeResponse>* CdcService::Subscribe(
     grpc::CallbackServerContext* ctx, const pb::SubscribeRequest* req) {

@@ -7,9 +7,12 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "cdc/groups.h"
 #include "engine/engine.h"
 #include "rdeebee/v1/rdeebee.grpc.pb.h"
 #include "server/metrics.h"
@@ -24,6 +27,10 @@ struct CdcOptions {
   // one message carries the changes of several commits (docs/cdc.md, "live path"). 0 = no wait.
   uint32_t live_batch_delay_us = 1000;
   uint32_t live_batch_changes = 256;
+  // Cluster mode: this node's group's committed watermark while it is leader 1
+  // (cluster::ClusterNode::CommittedWatermark; kFailedPrecondition when it is not). Needed for
+  // group_feed streams (docs/design/merged-feed.md); empty in single-node mode.
+  std::function<Result<uint64_t>()> group_watermark;
 };
 
 class CdcService {
@@ -34,6 +41,18 @@ class CdcService {
   // Ends every open subscription with UNAVAILABLE ("server is shutting down") and refuses new
   // ones; returns when every stream has finished. Idempotent. Called before the gRPC server stops.
   void Shutdown();
+
+  // The group's committed watermark rose: group_feed streams with nothing to send look again.
+  // Cheap; may be called from the engine's commit thread.
+  void NotifyWatermark();
+
+  // Cluster mode: a consumer group of this node's shard for a merged stream: its lease (the one
+  // active consumer) and its stored position, if it has one.
+  struct GroupClaim {
+    std::unique_ptr<cdc::GroupStore::Lease> lease;
+    std::optional<uint64_t> position;
+  };
+  Result<GroupClaim> ClaimGroup(const std::string& name);
 
   // Cluster mode (EventStoreService calls this before serving): consumer groups are those of this
   // node's shard, listed under registry_key, and positions are not bounded by the local log

@@ -148,11 +148,21 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
     cluster::ReplicationService* replication = impl->replication.get();
     co.caught_up = [replication] { return replication->caught_up(); };
     co.leader2_of_epoch = [replication] { return replication->caught_up_leader2_epoch(); };
+    // Set before the node starts (it leads only after Start); the node stops before cdc goes.
+    Impl* server = impl.get();
+    co.on_watermark = [server] {
+      if (server->cdc) server->cdc->NotifyWatermark();
+    };
     impl->cluster_node = std::make_unique<cluster::ClusterNode>(engine, impl->membership.get(), co);
     cluster::ClusterNode* node = impl->cluster_node.get();
     so.confirm_leadership = [node] { return node->ConfirmLeadership(); };
   }
-  impl->cdc = std::make_unique<CdcService>(engine, impl->metrics.get(), CdcOptions{});
+  CdcOptions cdc_options;
+  if (impl->cluster_node) {
+    cluster::ClusterNode* node = impl->cluster_node.get();
+    cdc_options.group_watermark = [node] { return node->CommittedWatermark(); };
+  }
+  impl->cdc = std::make_unique<CdcService>(engine, impl->metrics.get(), cdc_options);
   impl->service =
       std::make_unique<EventStoreService>(engine, impl->metrics.get(), impl->cdc.get(), so);
 
@@ -211,7 +221,10 @@ rdb::Status Server::Shutdown() {
   s.service->StartDraining();
   spdlog::info("shutting down: {} requests in flight, waiting up to {} ms", s.service->in_flight(),
                s.config.shutdown_grace_ms);
-  s.cdc->Shutdown();  // subscriptions end with UNAVAILABLE; they would never finish by themselves
+  // Subscriptions end with UNAVAILABLE; they would never finish by themselves. Merged streams
+  // first: their upstreams may be this node's own group feeds.
+  s.service->ShutdownMergedFeed();
+  s.cdc->Shutdown();
   // Let in-flight requests finish (new ones get UNAVAILABLE), then shut the gRPC server down at
   // once: waiting in grpc::Server::Shutdown for idle client connections to go away takes seconds,
   // and its deadline force-closes them anyway.

@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "base/clock.h"
+#include "cdc/change.h"
 #include "cdc/groups.h"
 #include "cluster/routing.h"
 #include "server/status_mapping.h"
@@ -48,6 +49,9 @@ EventStoreService::EventStoreService(Engine* engine, Metrics* metrics, CdcServic
       spdlog::error("cluster mode without the cluster's group count: keyed requests will fail");
     }
     forwarder_ = std::make_unique<Forwarder>(view_, options_.forwarder);
+    MergedFeedOptions mo;
+    mo.groups = view_->groups();
+    merged_ = std::make_unique<MergedFeed>(view_, metrics_, mo);
     if (view_->groups() > 0 && view_->group() < view_->groups()) {
       // Each group's consumer-group registry is a key of its own group.
       cdc_->UseClusterShard(
@@ -58,7 +62,40 @@ EventStoreService::EventStoreService(Engine* engine, Metrics* metrics, CdcServic
 }
 
 EventStoreService::~EventStoreService() {
+  ShutdownMergedFeed();
   if (forwarder_) forwarder_->Stop();
+}
+
+void EventStoreService::ShutdownMergedFeed() {
+  if (merged_) merged_->Shutdown();
+}
+
+namespace {
+// A Subscribe refused before it starts.
+class RefusedStream final : public grpc::ServerWriteReactor<pb::SubscribeResponse> {
+ public:
+  explicit RefusedStream(const grpc::Status& s) { Finish(s); }
+  void OnDone() override { delete this; }
+};
+}  // namespace
+
+// Single-node mode and group feeds: this node's log. Cluster mode: every group merged (a consumer
+// group's stream runs on leader 1 of the group key's shard, which holds the group's lease).
+grpc::ServerWriteReactor<pb::SubscribeResponse>* EventStoreService::Subscribe(
+    grpc::CallbackServerContext* ctx, const pb::SubscribeRequest* req) {
+  if (!merged_ || req->group_feed()) return cdc_->Subscribe(ctx, req);
+  if (req->group().empty()) return merged_->Subscribe(ctx, *req);
+  if (rdb::Status v = cdc::ValidateGroupName(req->group()); !v.ok()) {
+    return new RefusedStream(ToGrpcStatus(v, nullptr));
+  }
+  Route r = RouteOf(cdc::GroupStore::Key(req->group()), *ctx);
+  if (!r.local) {
+    if (r.refusal.ok()) return merged_->Relay(ctx, *req, r.group);
+    return new RefusedStream(ToGrpcStatus(r.refusal, nullptr));
+  }
+  Result<CdcService::GroupClaim> claim = cdc_->ClaimGroup(req->group());
+  if (!claim.ok()) return new RefusedStream(ToGrpcStatus(claim.status(), nullptr));
+  return merged_->Subscribe(ctx, *req, std::move(claim->lease), claim->position);
 }
 
 // One unary call's bookkeeping: the in-flight slot, admission, the status mapping, metrics and

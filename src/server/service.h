@@ -35,6 +35,7 @@
 #include "server/cdc_service.h"
 #include "server/cluster_read.h"
 #include "server/forwarder.h"
+#include "server/merged_feed.h"
 #include "server/metrics.h"
 #include "server/validation.h"
 
@@ -89,9 +90,9 @@ class EventStoreService final : public ::rdeebee::v1::EventStore::CallbackServic
                                    ::rdeebee::v1::StatusResponse* resp) override;
 
   grpc::ServerWriteReactor<::rdeebee::v1::SubscribeResponse>* Subscribe(
-      grpc::CallbackServerContext* ctx, const ::rdeebee::v1::SubscribeRequest* req) override {
-    return cdc_->Subscribe(ctx, req);
-  }
+      grpc::CallbackServerContext* ctx, const ::rdeebee::v1::SubscribeRequest* req) override;
+  // Cluster mode: ends the merged streams (UNAVAILABLE); called with CdcService::Shutdown.
+  void ShutdownMergedFeed();
   grpc::ServerUnaryReactor* CommitGroupPosition(
       grpc::CallbackServerContext* ctx, const ::rdeebee::v1::CommitGroupPositionRequest* req,
       ::rdeebee::v1::CommitGroupPositionResponse* resp) override;
@@ -145,6 +146,7 @@ class EventStoreService final : public ::rdeebee::v1::EventStore::CallbackServic
   std::unique_ptr<ClusterView> own_view_;  // the view of options_.cluster, if no view was given
   ClusterView* view_ = nullptr;            // null in single-node mode
   std::unique_ptr<Forwarder> forwarder_;   // cluster mode only
+  std::unique_ptr<MergedFeed> merged_;     // cluster mode only
   uint64_t start_us_;
   std::atomic<uint32_t> in_flight_{0};
   std::atomic<bool> draining_{false};
