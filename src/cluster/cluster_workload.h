@@ -263,7 +263,9 @@ inline std::vector<RecordedEvent> Recorded(const std::vector<pb::Event>& log) {
 // checkpoint with the last change seq received before it.
 class FeedRecorder {
  public:
-  FeedRecorder(std::string address, uint64_t after_seq) : address_(std::move(address)) {
+  // group: a consumer group (its committed position, if any, wins over after_seq).
+  FeedRecorder(std::string address, uint64_t after_seq, std::string group = "")
+      : address_(std::move(address)), group_(std::move(group)) {
     thread_ = std::thread([this, after_seq] { Run(after_seq); });
   }
   ~FeedRecorder() { Stop(); }
@@ -320,6 +322,7 @@ class FeedRecorder {
     req.set_start(pb::START_POSITION_AFTER_SEQ);
     req.set_after_seq(after_seq);
     req.set_checkpoint_interval_ms(100);
+    req.set_group(group_);
     auto reader = stub->Subscribe(&ctx, req);
     pb::SubscribeResponse msg;
     while (reader->Read(&msg)) {
@@ -348,6 +351,7 @@ class FeedRecorder {
   }
 
   const std::string address_;
+  const std::string group_;
   std::mutex mu_;
   grpc::ClientContext* ctx_ = nullptr;
   bool stop_ = false;

@@ -150,5 +150,45 @@ TEST_F(MergedFeedE2eTest, TheFeedSurvivesAKillOfALeader1) {
   ExpectHistoryHolds(history, log);
 }
 
+TEST_F(MergedFeedE2eTest, AConsumerGroupResumesThroughAnyNode) {
+  // The group's position key lives in one group; the stream is asked through a node of each.
+  std::vector<uint64_t> seqs;
+  for (int i = 0; i < 20; i++) {
+    const std::string key = "cg-" + std::to_string(i);
+    pb::AppendResponse resp;
+    grpc::Status s = AppendVia(S(names_[i % 6]).address(), key, "p", "cg-id-" + std::to_string(i),
+                               &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    seqs.push_back(resp.last_seq());
+  }
+  std::sort(seqs.begin(), seqs.end());
+  for (const std::string via : {"n1", "n4"}) {
+    const std::string group = "readers-" + via;
+    auto first = std::make_unique<FeedRecorder>(S(via).address(), 0, group);
+    ASSERT_TRUE(first->WaitPast(seqs.back(), 10000)) << via << ": " << first->last_seq();
+    // One active consumer per group: a second one is refused while the first is attached.
+    FeedRecorder second(S(names_[(via == "n1") ? 5 : 0]).address(), 0, group);
+    ASSERT_TRUE(WaitFor([&] { return second.ended(); }, 10000));
+    EXPECT_FALSE(second.status().ok());
+    // Commit the 10th change through yet another node, detach, and come back elsewhere.
+    pb::CommitGroupPositionRequest commit;
+    commit.set_group(group);
+    commit.set_seq(seqs[9]);
+    pb::CommitGroupPositionResponse committed;
+    grpc::Status s = Call(S("n2").address(), [&](pb::EventStore::Stub* st, grpc::ClientContext* c) {
+      return st->CommitGroupPosition(c, commit, &committed);
+    });
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    first->Stop();
+    FeedRecorder resumed(S("n3").address(), 0, group);
+    ASSERT_TRUE(resumed.WaitPast(seqs.back(), 10000)) << via;
+    resumed.Stop();
+    std::vector<uint64_t> got;
+    for (const RecordedEvent& e : resumed.events())
+      if (e.key.rfind("cg-", 0) == 0) got.push_back(e.seq);
+    EXPECT_EQ(got, std::vector<uint64_t>(seqs.begin() + 10, seqs.end())) << "through " << via;
+  }
+}
+
 }  // namespace
 }  // namespace rdb::test
