@@ -3,7 +3,7 @@ PRESET ?= dev
 BUILD_DIR = build/$(PRESET)
 JOBS ?= 2
 
-.PHONY: all deps build run cluster test test-asan bench crash-test fuzz format clean
+.PHONY: all deps build run cluster test test-asan bench crash-test fault-test fuzz format clean
 
 all: build
 
@@ -32,6 +32,19 @@ test-asan:
 
 crash-test: build
 	RDB_CRASH_ITERATIONS=200 ctest --preset $(PRESET) -R crash --timeout 3600
+
+# The long cluster fault run (docs/reliability.md): etcd + 2 x 3 rdb-server processes under a seeded
+# schedule of kill -9, SIGSTOP, etcd kill -9 and iptables partitions for >= 30 minutes and >= 200
+# faults, then every checker. Needs root (iptables). FAULT_SEED=N replays a schedule; the summary
+# goes to build/<preset>/fault-summary.json, the history (and node logs on failure) to
+# build/<preset>/fault-artifacts/.
+FAULT_SEED ?= $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+FAULT_DURATION_S ?= 1800
+FAULT_FAULTS_MIN ?= 200
+fault-test: build
+	$(BUILD_DIR)/tests/fault/rdb-fault --seed $(FAULT_SEED) --duration-s $(FAULT_DURATION_S) \
+	  --faults-min $(FAULT_FAULTS_MIN) --summary-json $(BUILD_DIR)/fault-summary.json \
+	  --artifacts $(BUILD_DIR)/fault-artifacts
 
 fuzz: deps
 	cmake --preset fuzz

@@ -1,0 +1,73 @@
+// What rdb-fault checks at the end of a run, over the recorded history, the committed log (a
+// ReadAll of the healed cluster), each member's own log and the subscribers' streams:
+//
+//   linearizable     per key (test::CheckLinearizable; a key too big to search is "unknown")
+//   no-lost-acks     every acknowledged write is committed, nothing never written is, versions
+//                    per key contiguous (test::CheckNoLostAcks)
+//   list-append      ReadStream reads are prefixes of later ones (test::CheckListAppend)
+//   stream           each subscriber received exactly the committed log of its scope
+//                    (test::CheckStream), and caught up once the cluster healed
+//   watermarks       CheckWatermarks below, on each subscriber's Checkpoint messages
+//   replicas         every member of a group holds the same log as its leader 1
+//
+// A violation carries the failing key's operations (the minimal failing history when the
+// linearizability search found one).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tests/fault/workload.h"
+#include "tests/support/history.h"
+#include "tests/support/linearizability.h"
+
+namespace rdb::fault {
+
+// Checkpoint{S} on a stream promises that every event of its scope with seq <= S has been
+// delivered (the merged feed's watermark, issue 7). So: within one stream (connection) the
+// checkpoints never go backwards, and no change received after a checkpoint S — on that stream or
+// on a later one the subscriber resumed — has a seq <= S. (A watermark that ran ahead of a group's
+// committed events shows here as a later change below it, or in CheckStream as a gap once the
+// subscriber resumed after S.)
+test::CheckResult CheckWatermarks(std::string_view subscriber,
+                                  const std::vector<test::RecordedEvent>& received,
+                                  const std::vector<CheckpointMark>& checkpoints);
+
+// Hook for the merged feed (issue 7): checks of each group's published committed watermark, as
+// sampled from the cluster during the run, once the server exposes it. Returns ok until then.
+test::CheckResult CheckGroupWatermarks(const std::map<uint32_t, std::vector<uint64_t>>& samples);
+
+struct Violation {
+  std::string check;    // "linearizable", "no-lost-acks", ...
+  std::string key;      // the key concerned, if any
+  std::string message;  // what is wrong
+  std::string history;  // the failing key's operations, formatted
+};
+
+struct CheckInput {
+  std::vector<test::HistoryEntry> entries;
+  std::vector<test::RecordedEvent> committed;  // the whole committed log, in seq order
+  std::vector<SubscriberLog> subscribers;
+  bool subscribers_caught_up = false;
+  uint32_t groups = 1;
+  // Each group's members' own logs by node name, and the name of its leader 1.
+  std::map<uint32_t, std::map<std::string, std::vector<test::RecordedEvent>>> member_logs;
+  std::map<uint32_t, std::string> leaders;
+};
+
+struct CheckReport {
+  std::vector<Violation> violations;
+  std::vector<std::string> notes;               // not violations: keys too big to check, ...
+  std::map<std::string, std::string> verdicts;  // check -> "ok" | "violation" | "unknown"
+};
+
+CheckReport RunChecks(const CheckInput& in);
+
+// The committed log restricted to a subscriber's scope (-1: everything).
+std::vector<test::RecordedEvent> InScope(const std::vector<test::RecordedEvent>& log, int scope,
+                                         uint32_t groups);
+
+}  // namespace rdb::fault

@@ -1,0 +1,69 @@
+// The fault schedule of rdb-fault: a pure function of a seed. Faults come in rounds of one or two
+// overlapping faults (never more, so the cluster can make progress), each healed after its hold
+// time, followed by a quiet gap in which the cluster recovers. The first kFaultKinds rounds are a
+// seeded permutation of every kind, so even a short run covers each kind once.
+//
+// Round i depends only on (seed, options, i): two runs with the same seed inject the same faults
+// into the same nodes in the same order with the same hold times. (The wall-clock instants drift
+// with restart and recovery times; the schedule is the sequence of rounds.)
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace rdb::fault {
+
+enum class FaultKind : uint8_t {
+  kKill,        // kill -9 of a node, restarted after the hold (same data directory and address)
+  kPause,       // SIGSTOP of a node for longer than the lease, then SIGCONT
+  kEtcdKill,    // kill -9 of etcd, restarted after the hold (same ports and data)
+  kCutEtcd,     // a node cannot reach etcd (iptables)
+  kCutGroup,    // a node and the other members of its group cannot reach each other (iptables)
+  kCutClients,  // the harness's clients cannot reach a node (iptables)
+};
+inline constexpr int kFaultKinds = 6;
+
+// "kill", "pause", "etcd-kill", "cut-etcd", "cut-group", "cut-clients".
+const char* FaultKindName(FaultKind kind);
+bool IsPartition(FaultKind kind);
+
+struct Fault {
+  FaultKind kind = FaultKind::kKill;
+  int node = -1;          // index of the target node; -1 for etcd
+  uint32_t start_ms = 0;  // from the start of its round
+  uint32_t hold_ms = 0;   // how long until it is healed
+};
+
+struct Round {
+  uint64_t index = 0;
+  std::vector<Fault> faults;  // 1 or 2, with distinct targets
+  uint32_t gap_ms = 0;        // quiet time after the last heal (and recovery) of the round
+};
+
+struct ScheduleOptions {
+  int nodes = 6;
+  uint32_t lease_ttl_ms = 1000;
+  // Chance that a round holds a second fault overlapping the first, in percent.
+  int overlap_percent = 30;
+};
+
+class Schedule {
+ public:
+  Schedule(uint64_t seed, ScheduleOptions options);
+  // Round `index` (0, 1, 2, ...): a pure function of the seed, the options and the index.
+  Round At(uint64_t index) const;
+
+ private:
+  Fault MakeFault(std::mt19937_64& rng, FaultKind kind, int avoid_node) const;
+
+  uint64_t seed_;
+  ScheduleOptions options_;
+  std::vector<FaultKind> first_kinds_;  // the seeded permutation of every kind
+};
+
+// "round 3: kill n2 @0ms hold 1200ms; cut-etcd n4 @400ms hold 2500ms; gap 1800ms"
+std::string FormatRound(const Round& round);
+
+}  // namespace rdb::fault
