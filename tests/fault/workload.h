@@ -51,8 +51,8 @@ struct WorkloadOptions {
   std::vector<std::string> addresses;  // every node
   std::vector<uint32_t> node_groups;   // the group of each node
   bool merged_feed = kMergedFeedDefault;
-  int key_epoch_ms = 15000;
-  int keys_per_epoch = 6;
+  int key_epoch_ms = 10000;
+  int keys_per_epoch = 8;
   double op_timeout_s = 3;
 };
 
