@@ -223,10 +223,50 @@ std::vector<DropRule> Cluster::CutRules(const Fault& f) const {
     case FaultKind::kCutClients:
       rules.push_back({0, node.host, node.port});  // the harness's clients run as root
       break;
+    case FaultKind::kCutLink: {
+      const NodeInfo& peer = nodes_.at(static_cast<size_t>(f.peer));
+      rules.push_back({node.uid, peer.host, peer.port});
+      rules.push_back({peer.uid, node.host, node.port});
+      break;
+    }
     default:
       break;
   }
   return rules;
+}
+
+Fault Cluster::Resolve(const Fault& f, std::string* how) {
+  Fault r = f;
+  if (f.target == Target::kNode || f.kind == FaultKind::kEtcdKill) return r;
+  std::map<std::string, std::string> role_of;  // node name -> role, in f.group
+  for (const NodeInfo& asker : nodes_) {
+    if (asker.pid <= 0 || asker.paused) continue;
+    Result<std::vector<client::Member>> ms = ClientFor(asker.address(), 1)->ListMembers();
+    if (!ms.ok()) continue;
+    for (const client::Member& m : *ms)
+      if (m.group == f.group) role_of[m.node] = m.role;
+    break;
+  }
+  auto find = [&](const std::string& role) {
+    for (size_t i = 0; i < nodes_.size(); i++) {
+      auto it = role_of.find(nodes_[i].name);
+      if (it != role_of.end() && it->second == role) return static_cast<int>(i);
+    }
+    return -1;
+  };
+  const int first = static_cast<int>(f.group * options_.group_size);
+  const int l1 = find("leader1"), l2 = find("leader2");
+  r.target = Target::kNode;
+  if (f.kind == FaultKind::kCutLink) {
+    r.node = l1 >= 0 ? l1 : first;
+    r.peer = l2 >= 0 && l2 != r.node ? l2 : (r.node == first ? first + 1 : first);
+  } else {
+    const int found = f.target == Target::kLeader1 ? l1 : l2;
+    r.node = found >= 0 ? found : first;
+  }
+  *how = " -> " + FormatTarget(r) +
+         (l1 < 0 || (l2 < 0 && f.target != Target::kLeader1) ? " (role unknown: fallback)" : "");
+  return r;
 }
 
 Status Cluster::Inject(const Fault& f) {
@@ -292,7 +332,9 @@ Status Cluster::HealAll() {
 }
 
 Status Cluster::SelfTestPartition() {
-  Fault cut{FaultKind::kCutClients, 0, 0, 0};
+  Fault cut;
+  cut.kind = FaultKind::kCutClients;
+  cut.node = 0;
   RDB_RETURN_IF_ERROR(Inject(cut));
   const bool blocked = !ClientFor(nodes_[0].address(), 1)->GetStatus().ok();
   RDB_RETURN_IF_ERROR(Heal(cut));

@@ -64,8 +64,13 @@ class Cluster {
   // waits until the cluster is well formed.
   Status Start();
 
-  // Applies / heals one fault. Heal restarts a killed node or etcd, SIGCONTs a paused node, or
-  // removes the partition's rules.
+  // The fault with its role resolved to nodes (target kNode), from a running node's member map;
+  // *how says which node held the role. If no member map answers, the group's first node (and
+  // its second, as the peer of a link).
+  Fault Resolve(const Fault& fault, std::string* how);
+
+  // Applies / heals one fault (resolved: target kNode). Heal restarts a killed node or etcd,
+  // SIGCONTs a paused node, or removes the partition's rules.
   Status Inject(const Fault& fault);
   Status Heal(const Fault& fault);
   // Heals everything: removes every rule, resumes paused nodes, restarts dead ones and etcd.

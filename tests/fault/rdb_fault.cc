@@ -83,10 +83,6 @@ void StartSignalThread() {
   }).detach();
 }
 
-std::string Target(const Fault& f) {
-  return f.node < 0 ? std::string("etcd") : "n" + std::to_string(f.node);
-}
-
 struct RunStats {
   std::map<std::string, int> faults;
   int faults_total = 0;
@@ -96,16 +92,18 @@ struct RunStats {
 };
 
 // Runs one round: injects and heals its faults at their offsets, watching for crashed nodes.
+// A fault that names a role is resolved to a node when injected; its heal undoes exactly that.
 Status RunRound(const Round& round, Cluster& cluster, RunStats& stats) {
   struct Step {
     uint32_t at_ms;
     bool inject;
-    const Fault* fault;
+    size_t fault;
   };
+  std::vector<Fault> faults = round.faults;
   std::vector<Step> steps;
-  for (const Fault& f : round.faults) {
-    steps.push_back({f.start_ms, true, &f});
-    steps.push_back({f.start_ms + f.hold_ms, false, &f});
+  for (size_t i = 0; i < faults.size(); i++) {
+    steps.push_back({faults[i].start_ms, true, i});
+    steps.push_back({faults[i].start_ms + faults[i].hold_ms, false, i});
   }
   std::stable_sort(steps.begin(), steps.end(),
                    [](const Step& a, const Step& b) { return a.at_ms < b.at_ms; });
@@ -118,17 +116,21 @@ Status RunRound(const Round& round, Cluster& cluster, RunStats& stats) {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    const std::string what = std::string(FaultKindName(s.fault->kind)) + " " + Target(*s.fault);
+    Fault& f = faults[s.fault];
+    const std::string kind = FaultKindName(f.kind);
     if (s.inject) {
-      Say("inject " + what);
-      Status st = cluster.Inject(*s.fault);
-      if (!st.ok()) return st.Annotate("inject " + what);
-      stats.faults[FaultKindName(s.fault->kind)]++;
+      std::string how;
+      const std::string named = FormatTarget(f);
+      f = cluster.Resolve(f, &how);
+      Say("inject " + kind + " " + named + how);
+      Status st = cluster.Inject(f);
+      if (!st.ok()) return st.Annotate("inject " + kind + " " + FormatTarget(f));
+      stats.faults[kind]++;
       stats.faults_total++;
     } else {
-      Say("heal   " + what);
-      Status st = cluster.Heal(*s.fault);
-      if (!st.ok()) return st.Annotate("heal " + what);
+      Say("heal   " + kind + " " + FormatTarget(f));
+      Status st = cluster.Heal(f);
+      if (!st.ok()) return st.Annotate("heal " + kind + " " + FormatTarget(f));
     }
   }
   stats.rounds++;
@@ -255,6 +257,7 @@ int Run(const Flags& flags) {
 
   ScheduleOptions so;
   so.nodes = static_cast<int>(cluster.size());
+  so.group_size = static_cast<int>(flags.group_size);
   so.lease_ttl_ms = static_cast<uint32_t>(flags.lease_ttl_s * 1000);
   Schedule schedule(flags.seed, so);
   RunStats stats;
@@ -455,6 +458,7 @@ int main(int argc, char** argv) {
   if (f.print_schedule > 0) {
     rdb::fault::ScheduleOptions so;
     so.nodes = static_cast<int>(f.groups * f.group_size);
+    so.group_size = static_cast<int>(f.group_size);
     so.lease_ttl_ms = static_cast<uint32_t>(f.lease_ttl_s * 1000);
     rdb::fault::Schedule s(f.seed, so);
     for (int i = 0; i < f.print_schedule; i++) {

@@ -7,7 +7,7 @@ namespace rdb::fault {
 namespace {
 
 // Relative weights of the kinds after the first permutation (partitions are the richest faults).
-constexpr int kWeights[kFaultKinds] = {20, 15, 10, 18, 20, 17};
+constexpr int kWeights[kFaultKinds] = {20, 15, 10, 16, 16, 13, 16};
 
 uint32_t Uniform(std::mt19937_64& rng, uint32_t lo, uint32_t hi) {
   return std::uniform_int_distribution<uint32_t>(lo, hi)(rng);
@@ -29,13 +29,33 @@ const char* FaultKindName(FaultKind kind) {
       return "cut-group";
     case FaultKind::kCutClients:
       return "cut-clients";
+    case FaultKind::kCutLink:
+      return "cut-link";
+  }
+  return "?";
+}
+
+std::string FormatTarget(const Fault& f) {
+  if (f.kind == FaultKind::kEtcdKill) return "etcd";
+  const std::string g = "g" + std::to_string(f.group);
+  if (f.kind == FaultKind::kCutLink) {
+    if (f.target == Target::kLeader1) return g + ".leader1<->leader2";
+    return "n" + std::to_string(f.node) + "<->n" + std::to_string(f.peer);
+  }
+  switch (f.target) {
+    case Target::kNode:
+      return "n" + std::to_string(f.node);
+    case Target::kLeader1:
+      return g + ".leader1";
+    case Target::kLeader2:
+      return g + ".leader2";
   }
   return "?";
 }
 
 bool IsPartition(FaultKind kind) {
   return kind == FaultKind::kCutEtcd || kind == FaultKind::kCutGroup ||
-         kind == FaultKind::kCutClients;
+         kind == FaultKind::kCutClients || kind == FaultKind::kCutLink;
 }
 
 Schedule::Schedule(uint64_t seed, ScheduleOptions options) : seed_(seed), options_(options) {
@@ -47,10 +67,29 @@ Schedule::Schedule(uint64_t seed, ScheduleOptions options) : seed_(seed), option
 Fault Schedule::MakeFault(std::mt19937_64& rng, FaultKind kind, int avoid_node) const {
   Fault f;
   f.kind = kind;
+  const int size = std::max(1, std::min(options_.group_size, options_.nodes));
+  const uint32_t groups = static_cast<uint32_t>(std::max(1, options_.nodes / size));
   if (kind != FaultKind::kEtcdKill) {
     do {
       f.node = static_cast<int>(Uniform(rng, 0, static_cast<uint32_t>(options_.nodes - 1)));
     } while (f.node == avoid_node && options_.nodes > 1);
+    f.group = static_cast<uint32_t>(f.node / size);
+    if (static_cast<int>(Uniform(rng, 0, 99)) < options_.role_percent) {
+      f.group = Uniform(rng, 0, groups - 1);
+      f.target = Uniform(rng, 0, 2) < 2 ? Target::kLeader1 : Target::kLeader2;
+    }
+    if (kind == FaultKind::kCutLink) {
+      if (size < 2) {
+        f.kind = FaultKind::kCutEtcd;  // no link inside a group of one
+      } else if (f.target == Target::kNode) {
+        const int first = static_cast<int>(f.group) * size;
+        do {
+          f.peer = first + static_cast<int>(Uniform(rng, 0, static_cast<uint32_t>(size - 1)));
+        } while (f.peer == f.node);
+      } else {
+        f.target = Target::kLeader1;  // the link that carries every acknowledgement
+      }
+    }
   }
   const uint32_t ttl = options_.lease_ttl_ms;
   switch (kind) {
@@ -65,6 +104,7 @@ Fault Schedule::MakeFault(std::mt19937_64& rng, FaultKind kind, int avoid_node) 
       break;
     case FaultKind::kCutEtcd:
     case FaultKind::kCutGroup:
+    case FaultKind::kCutLink:
       f.hold_ms = Uniform(rng, 500, 2 * ttl + 3000);
       break;
     case FaultKind::kCutClients:
@@ -102,8 +142,7 @@ Round Schedule::At(uint64_t index) const {
 std::string FormatRound(const Round& round) {
   std::string out = "round " + std::to_string(round.index) + ":";
   for (const Fault& f : round.faults) {
-    out += std::string(" ") + FaultKindName(f.kind) + " " +
-           (f.node < 0 ? std::string("etcd") : "n" + std::to_string(f.node)) + " @" +
+    out += std::string(" ") + FaultKindName(f.kind) + " " + FormatTarget(f) + " @" +
            std::to_string(f.start_ms) + "ms hold " + std::to_string(f.hold_ms) + "ms;";
   }
   out += " gap " + std::to_string(round.gap_ms) + "ms";

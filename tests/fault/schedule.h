@@ -3,9 +3,11 @@
 // time, followed by a quiet gap in which the cluster recovers. The first kFaultKinds rounds are a
 // seeded permutation of every kind, so even a short run covers each kind once.
 //
-// Round i depends only on (seed, options, i): two runs with the same seed inject the same faults
-// into the same nodes in the same order with the same hold times. (The wall-clock instants drift
-// with restart and recovery times; the schedule is the sequence of rounds.)
+// A fault targets a node by index, or by role: "leader 1 (or leader 2) of group g", resolved from
+// the member map when it is injected (so failovers are exercised far more often than a uniform
+// pick would). Round i depends only on (seed, options, i): two runs with the same seed inject the
+// same kinds of faults into the same targets in the same order with the same hold times. (Which
+// node holds a role at that moment, and the wall-clock instants, depend on the run.)
 #pragma once
 
 #include <cstdint>
@@ -22,19 +24,33 @@ enum class FaultKind : uint8_t {
   kCutEtcd,     // a node cannot reach etcd (iptables)
   kCutGroup,    // a node and the other members of its group cannot reach each other (iptables)
   kCutClients,  // the harness's clients cannot reach a node (iptables)
+  kCutLink,     // two members of a group cannot reach each other; both still reach the rest
 };
-inline constexpr int kFaultKinds = 6;
+inline constexpr int kFaultKinds = 7;
 
-// "kill", "pause", "etcd-kill", "cut-etcd", "cut-group", "cut-clients".
+// "kill", "pause", "etcd-kill", "cut-etcd", "cut-group", "cut-clients", "cut-link".
 const char* FaultKindName(FaultKind kind);
 bool IsPartition(FaultKind kind);
 
+// How a fault names its node.
+enum class Target : uint8_t {
+  kNode,     // `node`, by index
+  kLeader1,  // leader 1 of `group` when injected (for kCutLink: leader 1 <-> leader 2)
+  kLeader2,  // leader 2 of `group` when injected
+};
+
 struct Fault {
   FaultKind kind = FaultKind::kKill;
-  int node = -1;          // index of the target node; -1 for etcd
+  Target target = Target::kNode;
+  int node = -1;          // kNode: index of the target node; -1 for etcd
+  int peer = -1;          // kCutLink with kNode: the other end (same group)
+  uint32_t group = 0;     // kLeader1 / kLeader2
   uint32_t start_ms = 0;  // from the start of its round
   uint32_t hold_ms = 0;   // how long until it is healed
 };
+
+// "n3", "g1.leader1", "n0<->n2", "g0.leader1<->leader2", "etcd".
+std::string FormatTarget(const Fault& fault);
 
 struct Round {
   uint64_t index = 0;
@@ -44,9 +60,12 @@ struct Round {
 
 struct ScheduleOptions {
   int nodes = 6;
+  int group_size = 3;  // nodes / group_size groups; node i is in group i / group_size
   uint32_t lease_ttl_ms = 1000;
   // Chance that a round holds a second fault overlapping the first, in percent.
   int overlap_percent = 30;
+  // Chance that a node fault targets a role (leader 1 or leader 2 of a group), in percent.
+  int role_percent = 50;
 };
 
 class Schedule {

@@ -30,6 +30,28 @@ TEST(Schedule, FirstRoundsCoverEveryKind) {
   }
 }
 
+TEST(Schedule, LinksAndRoles) {
+  Schedule s(11, {});
+  int links = 0, roles = 0;
+  for (uint64_t i = 0; i < 2000; i++) {
+    for (const Fault& f : s.At(i).faults) {
+      if (f.target != Target::kNode) {
+        roles++;
+        EXPECT_LT(f.group, 2u);
+      }
+      if (f.kind != FaultKind::kCutLink || f.target != Target::kNode) continue;
+      links++;
+      EXPECT_NE(f.node, f.peer);
+      EXPECT_EQ(f.node / 3, f.peer / 3) << "a link inside one group";
+    }
+  }
+  EXPECT_GT(links, 50);
+  EXPECT_GT(roles, 500);
+  EXPECT_EQ(FormatTarget({FaultKind::kCutLink, Target::kLeader1, -1, -1, 1, 0, 0}),
+            "g1.leader1<->leader2");
+  EXPECT_EQ(FormatTarget({FaultKind::kPause, Target::kLeader2, 2, -1, 0, 0, 0}), "g0.leader2");
+}
+
 TEST(Schedule, RoundsAreBounded) {
   ScheduleOptions o;
   o.nodes = 6;
