@@ -10,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
@@ -58,6 +59,7 @@ struct Flags {
 
 SteadyClock::time_point g_start = SteadyClock::now();
 uint64_t g_seed = 0;
+std::atomic<bool> g_interrupted{false};  // the signal thread is killing everything
 
 void Say(const std::string& line) {
   const double t = std::chrono::duration<double>(SteadyClock::now() - g_start).count();
@@ -76,6 +78,7 @@ void StartSignalThread() {
   std::thread([set] {
     int sig = 0;
     sigwait(&set, &sig);
+    g_interrupted = true;
     std::fprintf(stderr, "rdb-fault: signal %d (seed %" PRIu64 "): cleaning up\n", sig, g_seed);
     Cluster::KillAllChildren();
     (void)Firewall::RemoveTagged(Firewall::Tag(getpid()));
@@ -111,6 +114,7 @@ Status RunRound(const Round& round, Cluster& cluster, RunStats& stats) {
   for (const Step& s : steps) {
     while (SteadyClock::now() < t0 + std::chrono::milliseconds(s.at_ms)) {
       for (std::string& c : cluster.ReapUnexpectedExits()) {
+        if (g_interrupted.load()) break;
         Say("CRASH: " + c);
         stats.crashes.push_back(std::move(c));
       }
