@@ -58,6 +58,7 @@ bench: deps
 	bash bench/peers.sh build/release
 	bash bench/cdc.sh build/release
 	bash bench/cluster.sh build/release
+	bash bench/merged-feed.sh build/release
 
 format:
 	find src tools tests bench -name '*.h' -o -name '*.cc' | xargs clang-format -i

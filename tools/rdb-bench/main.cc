@@ -11,8 +11,11 @@
 //   rdb-bench --workload subscribe-catchup --events 1000000
 //   rdb-bench --workload subscribe-live --subscribers 100 --clients 64 --rate 10000
 //   rdb-bench --target etcd --server 127.0.0.1:2379 --workload subscribe-live --subscribers 100
+//   rdb-bench --server L0,L1 --route-groups --subscribe-server F --workload subscribe-live
+//     (cluster: writers to each key's leader 1, the subscribers on node F's merged feed)
 //   rdb-bench sequencer --etcd 127.0.0.1:2379 --method both --clients 4 (sequencer.cc)
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -99,6 +102,12 @@ int Main(int argc, char** argv) {
   app.add_option("--preload-clients", so.preload_clients, "subscribe-catchup: preload connections")
       ->check(CLI::Range(1u, 256u))
       ->capture_default_str();
+  app.add_option("--subscribe-server", so.subscribe_server,
+                 "subscribe-*, cluster: HOST:PORT of the node the subscribers attach to (the "
+                 "writers and the preload use --server, with --route-groups if given)");
+  app.add_option("--only-group", so.only_group,
+                 "subscribe-live with --route-groups: writers use keys of this group only")
+      ->check(CLI::Range(0, 1023));
   app.add_option("--server-pid", so.server_pid,
                  "subscribe-*: report this process's CPU (from /proc/PID/stat) in cores");
   try {
@@ -124,7 +133,9 @@ int Main(int argc, char** argv) {
     fsync = "etcd-wal";  // etcd fsyncs its WAL before it acknowledges a write
   } else {
     if (o.server.empty()) o.server = client::DefaultServerAddress();
-    if (auto c = client::Client::Connect(o.server.substr(0, o.server.find(','))); c.ok()) {
+    const std::string status_server = so.subscribe_server.empty() ? o.server : so.subscribe_server;
+    if (auto c = client::Client::Connect(status_server.substr(0, status_server.find(',')));
+        c.ok()) {
       if (auto s = (*c)->GetStatus(); s.ok()) fsync = s->fsync;
     }
   }
@@ -133,6 +144,16 @@ int Main(int argc, char** argv) {
     so.live = workload == "subscribe-live";
     if (!so.live && so.subscribers == 0) so.subscribers = 1;
     so.server = o.server;
+    so.route_groups = o.route_groups;
+    if (so.only_group >= 0 &&
+        (!so.route_groups ||
+         static_cast<size_t>(so.only_group) >=
+             static_cast<size_t>(std::count(o.server.begin(), o.server.end(), ',')) + 1)) {
+      std::fprintf(stderr,
+                   "rdb-bench: --only-group G needs --route-groups and G < the number of "
+                   "--server addresses\n");
+      return 2;
+    }
     so.writers = o.clients;
     so.rate = o.rate;  // events/s for subscribe-live, whatever the batch
     so.batch = o.batch;

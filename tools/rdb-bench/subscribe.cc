@@ -17,6 +17,7 @@
 
 #include "base/histogram.h"
 #include "client/client.h"
+#include "cluster/routing.h"
 #include "rdeebee/v1/rdeebee.grpc.pb.h"
 #include "tools/rdb-bench/report.h"
 #include "tools/rdb-bench/subscribe_common.h"
@@ -30,13 +31,77 @@ namespace {
 
 namespace pb = ::rdeebee::v1;
 
-Result<std::unique_ptr<client::Client>> Connect(const SubscribeBenchOptions& o) {
+Result<std::unique_ptr<client::Client>> Connect(const SubscribeBenchOptions& o,
+                                                const std::string& address) {
   client::ClientOptions co;
   co.timeout_seconds = o.timeout_s;
   co.own_connection = true;
-  RDB_ASSIGN_OR_RETURN(auto c, client::Client::Connect(o.server, co));
+  RDB_ASSIGN_OR_RETURN(auto c, client::Client::Connect(address, co));
   RDB_RETURN_IF_ERROR(c->WaitUntilReady(o.timeout_s));
   return c;
+}
+
+// The node subscribers attach to (and whose status is read).
+const std::string& SubscribeServer(const SubscribeBenchOptions& o) {
+  return o.subscribe_server.empty() ? o.server : o.subscribe_server;
+}
+
+// A cluster run (--subscribe-server or --route-groups): seqs are sparse, and the log's end is the
+// highest last_seq of the nodes involved.
+bool ClusterRun(const SubscribeBenchOptions& o) {
+  return !o.subscribe_server.empty() || o.route_groups;
+}
+
+std::vector<std::string> WriteAddresses(const SubscribeBenchOptions& o) {
+  std::vector<std::string> out;
+  if (!o.route_groups) return {o.server};
+  size_t start = 0;
+  while (start <= o.server.size()) {
+    size_t comma = o.server.find(',', start);
+    if (comma == std::string::npos) comma = o.server.size();
+    if (comma > start) out.push_back(o.server.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+Result<std::unique_ptr<client::Client>> Connect(const SubscribeBenchOptions& o) {
+  return Connect(o, SubscribeServer(o));
+}
+
+// A writer: one connection, or (route_groups) one per group's leader 1, each request sent to its
+// key's group.
+struct Writer {
+  std::vector<std::unique_ptr<client::Client>> c;
+  client::Client* For(const std::string& key) {
+    if (c.size() == 1) return c[0].get();
+    return c[cluster::GroupOfKey(key, static_cast<uint32_t>(c.size()))].get();
+  }
+};
+
+Result<Writer> ConnectWriter(const SubscribeBenchOptions& o) {
+  Writer w;
+  for (const std::string& a : WriteAddresses(o)) {
+    RDB_ASSIGN_OR_RETURN(auto c, Connect(o, a));
+    w.c.push_back(std::move(c));
+  }
+  return w;
+}
+
+// The log's last seq: the subscriber's node's, or in a cluster run the highest of every node
+// involved (a follower's or a leader's group log ends where its group's does).
+Result<uint64_t> LastSeq(const SubscribeBenchOptions& o) {
+  std::vector<std::string> addresses = {SubscribeServer(o)};
+  if (ClusterRun(o)) {
+    for (const std::string& a : WriteAddresses(o)) addresses.push_back(a);
+  }
+  uint64_t last = 0;
+  for (const std::string& a : addresses) {
+    RDB_ASSIGN_OR_RETURN(auto c, Connect(o, a));
+    RDB_ASSIGN_OR_RETURN(auto st, c->GetStatus());
+    last = std::max<uint64_t>(last, st.last_seq);
+  }
+  return last;
 }
 
 // Subscriber connections, at most streams_per_connection streams each.
@@ -59,9 +124,9 @@ struct PreloadResult {
 };
 
 Result<PreloadResult> PreloadEvents(const SubscribeBenchOptions& o) {
-  std::vector<std::unique_ptr<client::Client>> clients;
+  std::vector<Writer> clients;
   for (uint32_t i = 0; i < o.preload_clients; i++) {
-    RDB_ASSIGN_OR_RETURN(auto c, Connect(o));
+    RDB_ASSIGN_OR_RETURN(auto c, ConnectWriter(o));
     clients.push_back(std::move(c));
   }
   const uint64_t requests = (o.events + o.preload_batch - 1) / o.preload_batch;
@@ -78,7 +143,8 @@ Result<PreloadResult> PreloadEvents(const SubscribeBenchOptions& o) {
       for (uint64_t r; (r = next.fetch_add(1)) < requests;) {
         const uint64_t n = std::min<uint64_t>(o.preload_batch, o.events - r * o.preload_batch);
         if (n != batch.size()) batch.resize(n);
-        auto reply = clients[t]->Append(KeyName(o.key_prefix, r % o.key_space), batch);
+        const std::string key = KeyName(o.key_prefix, r % o.key_space);
+        auto reply = clients[t].For(key)->Append(key, batch);
         if (!reply.ok()) {
           std::lock_guard lock(mu);
           if (first_error.ok()) first_error = reply.status();
@@ -108,17 +174,12 @@ int RunCatchup(const SubscribeBenchOptions& o, bool json, const std::string& fsy
     }
     pre = *r;
   }
-  auto status_client = Connect(o);
-  if (!status_client.ok()) {
-    std::fprintf(stderr, "rdb-bench: %s\n", status_client.status().ToString().c_str());
-    return 1;
-  }
-  auto st = (*status_client)->GetStatus();
+  auto st = LastSeq(o);
   if (!st.ok()) {
     std::fprintf(stderr, "rdb-bench: status: %s\n", st.status().ToString().c_str());
     return 1;
   }
-  const uint64_t target = st->last_seq;  // read until a change or checkpoint reaches it
+  const uint64_t target = *st;  // read until a change or checkpoint reaches it
   if (target == 0) {
     std::fprintf(stderr, "rdb-bench: the log is empty; nothing to catch up on\n");
     return 1;
@@ -182,7 +243,7 @@ int RunCatchup(const SubscribeBenchOptions& o, bool json, const std::string& fsy
 
   CatchupReport r;
   r.target = "rdeebee";
-  r.server = o.server;
+  r.server = SubscribeServer(o);
   r.fsync = fsync;
   r.log_last = target;
   r.preload_events = pre.events;
@@ -292,12 +353,13 @@ Result<std::unique_ptr<pb::EventStore::Stub>> ConnectStub(const SubscribeBenchOp
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  auto channel = grpc::CreateCustomChannel(o.server, grpc::InsecureChannelCredentials(), args);
-  if (!channel) return Status::Unavailable("cannot create a channel to " + o.server);
+  const std::string& server = SubscribeServer(o);
+  auto channel = grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), args);
+  if (!channel) return Status::Unavailable("cannot create a channel to " + server);
   const auto deadline = std::chrono::system_clock::now() +
                         std::chrono::milliseconds(static_cast<int64_t>(o.timeout_s * 1000));
   if (!channel->WaitForConnected(deadline))
-    return Status::Unavailable("cannot connect to " + o.server);
+    return Status::Unavailable("cannot connect to " + server);
   return pb::EventStore::NewStub(channel);
 }
 
@@ -306,12 +368,10 @@ int RunLive(const SubscribeBenchOptions& o, bool json, const std::string& fsync)
     std::fprintf(stderr, "rdb-bench: %s\n", st.ToString().c_str());
     return 1;
   };
-  auto status_client = Connect(o);
-  if (!status_client.ok()) return fail(status_client.status());
-  auto st = (*status_client)->GetStatus();
+  auto st = LastSeq(o);
   if (!st.ok()) return fail(st.status());
-  const uint64_t base = st->last_seq;
-  AckTimes acks(base), sends(base);
+  const uint64_t base = *st;
+  AckTimes acks(base, ClusterRun(o)), sends(base, ClusterRun(o));
   if (!acks.ok() || !sends.ok())
     return fail(Status::ResourceExhausted("cannot reserve the ack-time table"));
 
@@ -345,9 +405,9 @@ int RunLive(const SubscribeBenchOptions& o, bool json, const std::string& fsync)
   }
 
   // Writers: single-event appends, open loop at rate/writers each, or closed loop.
-  std::vector<std::unique_ptr<client::Client>> writers;
+  std::vector<Writer> writers;
   for (uint32_t i = 0; i < o.writers; i++) {
-    auto c = Connect(o);
+    auto c = ConnectWriter(o);
     if (!c.ok()) {
       cancel_all();
       return fail(c.status());
@@ -357,14 +417,14 @@ int RunLive(const SubscribeBenchOptions& o, bool json, const std::string& fsync)
   CpuWindow cpu(o.server_pid);
   LiveReport r;
   r.target = "rdeebee";
-  r.server = o.server;
+  r.server = SubscribeServer(o);
   r.fsync = fsync;
   r.subscriber_connections = stubs.size();
   const uint64_t target = RunWriters(
       o, &acks, &sends, &cpu, &r,
       [&](uint32_t w, const std::string& key, const std::string& payload) -> Result<Written> {
         const std::vector<client::EventInput> batch(o.batch, client::EventInput{payload, ""});
-        RDB_ASSIGN_OR_RETURN(auto reply, writers[w]->Append(key, batch));
+        RDB_ASSIGN_OR_RETURN(auto reply, writers[w].For(key)->Append(key, batch));
         if (reply.last_seq - reply.first_seq + 1 != o.batch)
           return Status::Corruption("an append of " + std::to_string(o.batch) +
                                     " events got seqs " + std::to_string(reply.first_seq) + ".." +
@@ -413,6 +473,7 @@ uint64_t RunWriters(const SubscribeBenchOptions& o, AckTimes* acks, AckTimes* se
       WriterResult& r = wres[w];
       std::mt19937_64 rng(0x9E3779B97F4A7C15ull * (w + 1));
       const std::string payload = Payload(o.payload_bytes, w);
+      const auto groups = static_cast<uint32_t>(WriteAddresses(o).size());  // only_group's
       // Per writer, between requests: the rate is in events, each request carries o.batch.
       const double interval_ns = o.rate > 0 ? 1e9 * o.writers * o.batch / o.rate : 0;
       for (uint64_t sent = 0;; sent++) {
@@ -426,7 +487,10 @@ uint64_t RunWriters(const SubscribeBenchOptions& o, AckTimes* acks, AckTimes* se
           if (intended > now) std::this_thread::sleep_for(std::chrono::nanoseconds(intended - now));
         }
         if (intended >= end || NowNs() >= end) break;  // a late schedule does not extend the run
-        const std::string key = KeyName(o.key_prefix, rng() % o.key_space);
+        std::string key = KeyName(o.key_prefix, rng() % o.key_space);
+        while (o.only_group >= 0 &&
+               cluster::GroupOfKey(key, groups) != static_cast<uint32_t>(o.only_group))
+          key = KeyName(o.key_prefix, rng() % o.key_space);
         const uint64_t send = NowNs();
         auto seqs = write(w, key, payload);
         const uint64_t ack = NowNs();

@@ -31,6 +31,13 @@ namespace rdb::bench {
 struct SubscribeBenchOptions {
   bool etcd = false;  // the etcd target: puts and watches instead of appends and subscriptions
   std::string server;
+  // Cluster: subscribers (and the status read) attach to this node; empty = `server`. Writers and
+  // the preload use `server`, with route_groups as rdb-bench's --route-groups (address g = leader 1
+  // of group g, each request to its key's group). only_group >= 0: writers use keys of that group
+  // only (of the --server addresses' count). Seqs are then treated as sparse (AckTimes).
+  std::string subscribe_server;
+  bool route_groups = false;
+  int only_group = -1;
   bool live = false;  // subscribe-live; else subscribe-catchup
   uint32_t subscribers = 1;
   uint32_t streams_per_connection = 50;

@@ -15,11 +15,14 @@
 #include <iostream>
 #include <iterator>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <sstream>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "base/histogram.h"
@@ -88,12 +91,18 @@ struct CpuWindow {
 };
 
 // seq (RDeeBee) or revision (etcd) -> a time (NowNs() + 1; 0 = not set yet), for base+1 ...
-// base+capacity. Reserved address space only: pages are touched as numbers arrive.
+// base+capacity. Reserved address space only: pages are touched as numbers arrive. `sparse`
+// (a cluster's seqs, R*1024+i: one etcd revision per group commit, so a page per commit in the
+// flat table): a sharded hash map instead, any seq > base.
 class AckTimes {
  public:
   static constexpr uint64_t kCapacity = uint64_t{1} << 27;  // 1 GiB of address space
 
-  explicit AckTimes(uint64_t base) : base_(base) {
+  explicit AckTimes(uint64_t base, bool sparse = false) : base_(base) {
+    if (sparse) {
+      shards_ = std::make_unique<Shard[]>(kShards);
+      return;
+    }
     void* p = mmap(nullptr, kCapacity * sizeof(uint64_t), PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     slots_ = p == MAP_FAILED ? nullptr : static_cast<uint64_t*>(p);
@@ -104,22 +113,44 @@ class AckTimes {
   AckTimes(const AckTimes&) = delete;
   AckTimes& operator=(const AckTimes&) = delete;
 
-  bool ok() const { return slots_ != nullptr; }
-  bool Covers(uint64_t seq) const { return seq > base_ && seq - base_ <= kCapacity; }
+  bool ok() const { return slots_ != nullptr || shards_ != nullptr; }
+  bool Covers(uint64_t seq) const {
+    return seq > base_ && (shards_ != nullptr || seq - base_ <= kCapacity);
+  }
   void Set(uint64_t seq, uint64_t ns) {
-    if (Covers(seq)) std::atomic_ref<uint64_t>(slots_[seq - base_ - 1]).store(ns + 1);
+    if (!Covers(seq)) return;
+    if (shards_ != nullptr) {
+      Shard& s = shards_[seq % kShards];
+      std::lock_guard lock(s.mu);
+      s.map[seq] = ns;
+      return;
+    }
+    std::atomic_ref<uint64_t>(slots_[seq - base_ - 1]).store(ns + 1);
   }
   // The time, or nullopt if not set (yet).
   std::optional<uint64_t> Get(uint64_t seq) const {
     if (!Covers(seq)) return std::nullopt;
+    if (shards_ != nullptr) {
+      Shard& s = shards_[seq % kShards];
+      std::lock_guard lock(s.mu);
+      auto it = s.map.find(seq);
+      if (it == s.map.end()) return std::nullopt;
+      return it->second;
+    }
     uint64_t v = std::atomic_ref<uint64_t>(slots_[seq - base_ - 1]).load();
     if (v == 0) return std::nullopt;
     return v - 1;
   }
 
  private:
+  static constexpr size_t kShards = 64;
+  struct Shard {
+    std::mutex mu;
+    std::unordered_map<uint64_t, uint64_t> map;
+  };
   const uint64_t base_;
   uint64_t* slots_ = nullptr;
+  std::unique_ptr<Shard[]> shards_;
 };
 
 // One live subscriber's (or etcd watcher's) tally. Written only by the thread that delivers its
