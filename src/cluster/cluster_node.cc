@@ -168,6 +168,34 @@ bool ClusterNode::BecomeLeader(uint64_t epoch, const std::string& election_key) 
                                          engine_->last_seq(), options_.on_watermark);
   }
   watermark_tick_ = {};
+  {
+    // Every write to the cluster's group keys (other groups' batches, elections) after this
+    // node's election key was created, in revision order; a change of that key comes before any
+    // later revision, so each other event proves this node still held it then.
+    std::shared_ptr<LeaderHook> hook = hook_;
+    const std::string key = election_key;
+    const auto epoch_rev = static_cast<int64_t>(epoch);
+    auto watch = etcd::Watcher::Start(
+        membership_->etcd_client(),
+        etcd::WatchOptions::Prefix(KeyLayout(options_.dbname).GroupsPrefix(), epoch_rev + 1),
+        [hook, key, epoch_rev](const std::vector<etcd::WatchEvent>& events) {
+          for (const etcd::WatchEvent& e : events) {
+            if (e.kv.key == key &&
+                (e.type == etcd::WatchEvent::Type::kDelete || e.kv.create_revision != epoch_rev)) {
+              hook->LoseFence();
+              return;
+            }
+            hook->ObserveRevision(e.kv.mod_revision);
+          }
+        });
+    if (watch.ok()) {
+      revisions_ = std::move(watch).value();
+    } else {
+      spdlog::warn(
+          "cluster: no revision watch for group {}'s watermark ({}); it advances every {} ms",
+          membership_->group(), watch.status().ToString(), options_.watermark_interval_ms);
+    }
+  }
   last_led_epoch_ = epoch;
   {
     absl::MutexLock lock(&read_mu_);
@@ -190,6 +218,7 @@ void ClusterNode::StepDown(const char* why) {
   // Order: a blocked Replicate sees leading_epoch_ change and gives up; then the hook can go.
   if (replicator_) replicator_->Stop();
   engine_->SetCommitHook(nullptr);
+  revisions_.reset();
   {
     absl::MutexLock lock(&mu_);
     replicator_.reset();

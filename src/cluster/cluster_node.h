@@ -25,6 +25,7 @@
 #include "cluster/replicator.h"
 #include "cluster/sequencer.h"
 #include "engine/engine.h"
+#include "etcd/watcher.h"
 
 namespace rdb::cluster {
 
@@ -100,6 +101,10 @@ class ClusterNode {
   std::unique_ptr<EtcdSequencer> sequencer_;
   std::unique_ptr<Replicator> replicator_;
   std::shared_ptr<LeaderHook> hook_;  // set and reset under mu_ (CommittedWatermark reads it)
+  // While leading: the cluster's group keys, watched from this node's epoch on, feed the hook's
+  // watermark (LeaderHook::ObserveRevision). Null if the watch could not start (the periodic
+  // fenced read still advances it).
+  std::unique_ptr<etcd::Watcher> revisions_;
   std::chrono::steady_clock::time_point watermark_tick_{};
   std::vector<ReplicaPeer> peers_;
   std::vector<ReplicaPeer> joiners_;

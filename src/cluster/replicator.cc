@@ -356,13 +356,38 @@ Status LeaderHook::Replicate(uint64_t prev_seq, const std::vector<std::string>& 
 }
 
 void LeaderHook::GroupDone(bool committed, uint64_t last_seq) {
+  uint64_t w = 0;
   {
     absl::MutexLock lock(&mu_);
     in_flight_ = false;
     // A quorum holds this group, so also everything before it: the epoch is established.
     if (committed) established_ = true;
+    if (committed) w = RevisionEnd(last_seq);
+    // Revisions the watch reported while this batch was in flight: it is settled now, and the
+    // next batch starts after they existed.
+    if (established_ && seen_revision_ > 0) {
+      w = std::max(w,
+                   static_cast<uint64_t>(seen_revision_) * kSeqsPerRevision + kSeqsPerRevision - 1);
+    }
   }
-  if (committed) Raise(RevisionEnd(last_seq));
+  if (w > 0) Raise(w);
+}
+
+void LeaderHook::ObserveRevision(int64_t revision) {
+  bool raise = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (fence_lost_ || revision <= seen_revision_) return;
+    seen_revision_ = revision;
+    raise = established_ && !in_flight_;
+  }
+  if (raise) Raise(static_cast<uint64_t>(revision) * kSeqsPerRevision + kSeqsPerRevision - 1);
+}
+
+void LeaderHook::LoseFence() {
+  absl::MutexLock lock(&mu_);
+  fence_lost_ = true;
+  seen_revision_ = 0;
 }
 
 Result<uint64_t> LeaderHook::AdvanceWatermark() {

@@ -105,7 +105,12 @@ class Replicator {
 //     settled, and later batches get revisions above R, so to R*1024 - 1;
 //   - when a group becomes visible, to the end of its revision's seqs;
 //   - from a fenced etcd read at revision R while no group is in flight (AdvanceWatermark), to
-//     R*1024 + 1023: an idle group's watermark follows etcd's revision.
+//     R*1024 + 1023: an idle group's watermark follows etcd's revision;
+//   - from a watch on the cluster's group keys (ObserveRevision): an event at revision R proves R
+//     exists, so a batch numbered later gets a revision above R; if no batch is in flight, to
+//     R*1024 + 1023 (else when that batch is done). The watch also carries this leader's fence:
+//     it must deliver a change of its own election key before any later revision (LoseFence).
+//     So a busy group's commits raise an idle group's watermark within a watch round trip.
 // It stays 0 until the epoch is established: the log may end in records adopted from the previous
 // epoch that are committed only once a write quorum holds them (the first committed group of the
 // epoch, or AdvanceWatermark seeing the quorum hold the log's end). After a failed group it never
@@ -138,6 +143,12 @@ class LeaderHook final : public CommitHook {
   // fenced etcd read if no group was in flight during the read. Returns the watermark;
   // kFailedPrecondition when deposed or failed.
   Result<uint64_t> AdvanceWatermark();
+  // Revision R exists in etcd and this leader's election key was unchanged up to it (the watch
+  // delivered no change of the key first).
+  void ObserveRevision(int64_t revision);
+  // The watch delivered a change of this leader's election key: revisions it reports from now on
+  // prove nothing.
+  void LoseFence();
 
  private:
   // Raises watermark_ to w (if higher) and runs on_watermark_. Called without mu_.
@@ -152,8 +163,10 @@ class LeaderHook final : public CommitHook {
   std::atomic<uint64_t> watermark_{0};
   mutable absl::Mutex mu_;
   bool established_ ABSL_GUARDED_BY(mu_) = false;
-  bool in_flight_ ABSL_GUARDED_BY(mu_) = false;  // from TakeSeqs' start to GroupDone
-  uint64_t takes_ ABSL_GUARDED_BY(mu_) = 0;      // TakeSeqs calls started
+  bool in_flight_ ABSL_GUARDED_BY(mu_) = false;     // from TakeSeqs' start to GroupDone
+  uint64_t takes_ ABSL_GUARDED_BY(mu_) = 0;         // TakeSeqs calls started
+  int64_t seen_revision_ ABSL_GUARDED_BY(mu_) = 0;  // highest fenced revision from the watch
+  bool fence_lost_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace rdb::cluster
