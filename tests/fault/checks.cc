@@ -96,12 +96,46 @@ CheckResult CheckGroupWatermarks(const std::map<uint32_t, std::vector<uint64_t>>
 }
 
 std::vector<test::RecordedEvent> InScope(const std::vector<test::RecordedEvent>& log, int scope,
-                                         uint32_t groups) {
-  if (scope < 0) return log;
+                                         uint32_t groups, const std::string& prefix) {
   std::vector<test::RecordedEvent> out;
-  for (const auto& e : log)
-    if (cluster::GroupOfKey(e.key, groups) == static_cast<uint32_t>(scope)) out.push_back(e);
+  for (const auto& e : log) {
+    if (scope >= 0 && cluster::GroupOfKey(e.key, groups) != static_cast<uint32_t>(scope)) continue;
+    if (e.key.rfind(prefix, 0) != 0) continue;
+    out.push_back(e);
+  }
   return out;
+}
+
+CheckResult CheckBefore(std::string_view subscriber,
+                        const std::vector<test::RecordedEvent>& received,
+                        const std::vector<std::optional<std::string>>& befores,
+                        const std::vector<test::RecordedEvent>& committed_log) {
+  CheckResult r;
+  const std::string who(subscriber);
+  // seq -> the key's value just before that event.
+  std::map<uint64_t, std::optional<std::string>> expected;
+  std::map<std::string, const test::RecordedEvent*> last;
+  for (const test::RecordedEvent& e : committed_log) {
+    const test::RecordedEvent*& prev = last[e.key];
+    expected[e.seq] = prev != nullptr && prev->kind == test::RecordedEvent::Kind::kPut
+                          ? std::optional<std::string>(prev->payload)
+                          : std::nullopt;
+    prev = &e;
+  }
+  for (size_t i = 0; i < received.size() && i < befores.size(); i++) {
+    auto it = expected.find(received[i].seq);
+    if (it == expected.end()) continue;  // not committed: CheckStream reports it
+    if (it->second != befores[i]) {
+      r.verdict = CheckResult::Verdict::kViolation;
+      r.key = received[i].key;
+      r.message = who + ": change " + test::FormatEvent(received[i]) +
+                  " carried before=" + (befores[i] ? "\"" + *befores[i] + "\"" : "(none)") +
+                  ", the log says " + (it->second ? "\"" + *it->second + "\"" : "(none)");
+      return r;
+    }
+  }
+  r.message = who + ": before values match";
+  return r;
 }
 
 CheckReport RunChecks(const CheckInput& in) {
@@ -124,11 +158,14 @@ CheckReport RunChecks(const CheckInput& in) {
   record("list-append", test::CheckListAppend(in.entries));
 
   for (const SubscriberLog& s : in.subscribers) {
-    const std::string who =
-        "subscriber " + std::to_string(s.id) +
-        (s.scope < 0 ? " (all groups)" : " (group " + std::to_string(s.scope) + ")");
-    record("stream", test::CheckStream(who, s.received, InScope(in.committed, s.scope, in.groups),
-                                       0, in.subscribers_caught_up));
+    const std::string who = "subscriber " + std::to_string(s.id) +
+                            (s.scope < 0 ? " (all groups" : " (group " + std::to_string(s.scope)) +
+                            (s.prefix.empty() ? "" : ", prefix " + s.prefix) +
+                            (s.include_before ? ", include_before)" : ")");
+    record("stream",
+           test::CheckStream(who, s.received, InScope(in.committed, s.scope, in.groups, s.prefix),
+                             0, in.subscribers_caught_up));
+    if (s.include_before) record("before", CheckBefore(who, s.received, s.befores, in.committed));
     record("watermarks", CheckWatermarks(who, s.received, s.checkpoints));
   }
   record("watermarks", CheckGroupWatermarks({}));

@@ -5,8 +5,9 @@
 //   no-lost-acks     every acknowledged write is committed, nothing never written is, versions
 //                    per key contiguous (test::CheckNoLostAcks)
 //   list-append      ReadStream reads are prefixes of later ones (test::CheckListAppend)
-//   stream           each subscriber received exactly the committed log of its scope
-//                    (test::CheckStream), and caught up once the cluster healed
+//   stream           each subscriber received exactly the committed log of its scope and
+//                    filter (test::CheckStream), and caught up once the cluster healed
+//   before           include_before subscribers got each key's previous value (CheckBefore)
 //   watermarks       CheckWatermarks below, on each subscriber's Checkpoint messages
 //   replicas         every member of a group holds the same log as its leader 1
 //
@@ -16,6 +17,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,6 +37,14 @@ namespace rdb::fault {
 test::CheckResult CheckWatermarks(std::string_view subscriber,
                                   const std::vector<test::RecordedEvent>& received,
                                   const std::vector<CheckpointMark>& checkpoints);
+
+// With include_before, each change's `before` is the key's value just before that event in the
+// committed log (absent when the key had no value: its first event, or after a delete).
+// `befores[i]` belongs to `received[i]`.
+test::CheckResult CheckBefore(std::string_view subscriber,
+                              const std::vector<test::RecordedEvent>& received,
+                              const std::vector<std::optional<std::string>>& befores,
+                              const std::vector<test::RecordedEvent>& committed_log);
 
 // Hook for the merged feed (issue 7): checks of each group's published committed watermark, as
 // sampled from the cluster during the run, once the server exposes it. Returns ok until then.
@@ -66,8 +76,8 @@ struct CheckReport {
 
 CheckReport RunChecks(const CheckInput& in);
 
-// The committed log restricted to a subscriber's scope (-1: everything).
+// The committed log restricted to a subscriber's scope (-1: everything) and key prefix.
 std::vector<test::RecordedEvent> InScope(const std::vector<test::RecordedEvent>& log, int scope,
-                                         uint32_t groups);
+                                         uint32_t groups, const std::string& prefix = "");
 
 }  // namespace rdb::fault

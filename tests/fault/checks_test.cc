@@ -76,6 +76,23 @@ TEST(RunChecks, DivergedReplicaAndBadStreamFail) {
   EXPECT_EQ(rep.verdicts["replicas"], "ok");
 }
 
+TEST(CheckBefore, PreviousValueOfTheKey) {
+  std::vector<RecordedEvent> log = {
+      RecordedEvent::Put("a", 1, 1, "x"), RecordedEvent::Put("b", 2, 1, "y"),
+      RecordedEvent::Put("a", 3, 2, "z"), RecordedEvent::Delete("a", 4, 3),
+      RecordedEvent::Put("a", 5, 4, "w")};
+  std::vector<std::optional<std::string>> befores = {std::nullopt, std::nullopt, "x", "z",
+                                                     std::nullopt};
+  EXPECT_TRUE(CheckBefore("s", log, befores, log).ok());
+  befores[2] = "y";  // another key's value
+  test::CheckResult r = CheckBefore("s", log, befores, log);
+  EXPECT_TRUE(r.violation());
+  EXPECT_EQ(r.key, "a");
+  befores[2] = "x";
+  befores[4] = "z";  // a value from before the delete
+  EXPECT_TRUE(CheckBefore("s", log, befores, log).violation());
+}
+
 TEST(InScope, FiltersByGroup) {
   std::vector<RecordedEvent> log;
   for (int i = 0; i < 50; i++)
@@ -85,6 +102,7 @@ TEST(InScope, FiltersByGroup) {
   EXPECT_GT(g0.size(), 0u);
   EXPECT_GT(g1.size(), 0u);
   EXPECT_EQ(InScope(log, -1, 2).size(), log.size());
+  EXPECT_EQ(InScope(log, -1, 2, "key1").size(), 11u);  // key1, key10..key19
 }
 
 }  // namespace

@@ -329,24 +329,24 @@ int Run(const Flags& flags) {
   }
 
   // Subscribers catch up with their part of the committed log.
-  std::map<int, uint64_t> targets;
-  for (const test::RecordedEvent& e : in.committed) {
-    targets[-1] = std::max(targets[-1], e.seq);
-    const int g = static_cast<int>(cluster::GroupOfKey(e.key, flags.groups));
-    targets[g] = std::max(targets[g], e.seq);
-  }
-  in.subscribers_caught_up =
-      workload.WaitSubscribers([&](int scope) { return targets[scope]; }, 30000);
+  auto target = [&](const SubscriberLog& s) {
+    std::vector<test::RecordedEvent> mine = InScope(in.committed, s.scope, flags.groups, s.prefix);
+    return mine.empty() ? uint64_t{0} : mine.back().seq;
+  };
+  in.subscribers_caught_up = workload.WaitSubscribers(target, 30000);
   workload.StopSubscribers();
   in.subscribers = workload.subscriber_logs();
   if (!in.subscribers_caught_up) {
     std::string where;
     for (const SubscriberLog& s : in.subscribers) {
-      where += " subscriber " + std::to_string(s.id) + " at " + std::to_string(s.last_seq()) +
-               " of " + std::to_string(targets[s.scope]) + ";";
+      if (s.last_seq() >= target(s)) continue;
+      where += "\n  subscriber " + std::to_string(s.id) + " at seq " +
+               std::to_string(s.last_seq()) + " of " + std::to_string(target(s)) + ", " +
+               std::to_string(s.connections) + " streams; errors:";
       for (const std::string& e : s.errors) where += "\n    " + e;
     }
-    Say("subscribers did not catch up within 30 s:" + where);
+    extra.push_back(
+        {"stream", "", "subscribers did not catch up within 30 s of healing:" + where, ""});
   }
 
   Say("checking " + std::to_string(in.entries.size()) + " operations");

@@ -80,6 +80,12 @@ void Workload::Start() {
     auto sub = std::make_unique<Sub>();
     sub->log.id = s;
     sub->log.scope = ScopeOf(s);
+    // Subscribers 1 and 2 (mod 4) filter on a prefix and ask for `before`: with 2 groups and the
+    // per-group feed, each group has one plain and one filtered subscriber.
+    if (s % 4 == 1 || s % 4 == 2) {
+      sub->log.prefix = kFilteredPrefix;
+      sub->log.include_before = true;
+    }
     Sub* raw = sub.get();
     subs_.push_back(std::move(sub));
     raw->thread = std::thread([this, raw] { SubscriberLoop(raw); });
@@ -122,8 +128,10 @@ void Workload::ClientLoop(int c) {
   for (uint64_t n = 0; !stop_clients_.load(); n++) {
     const auto elapsed =
         std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start_).count();
-    const std::string key = "k" + std::to_string(elapsed / options_.key_epoch_ms) + "-" +
-                            std::to_string(uniform(0, options_.keys_per_epoch - 1));
+    const int j = uniform(0, options_.keys_per_epoch - 1);
+    const std::string key = (j % 2 == 0 ? "a." : "b.") +
+                            std::to_string(elapsed / options_.key_epoch_ms) + "-" +
+                            std::to_string(j);
     client::Client& conn =
         *conns[static_cast<size_t>(uniform(0, static_cast<int>(conns.size()) - 1))];
     const std::string payload = me + "-" + std::to_string(n);
@@ -226,6 +234,8 @@ void Workload::SubscriberLoop(Sub* sub) {
                              : client::SubscribeOptions::Start::kAfterSeq;
     so.after_seq = position;
     so.checkpoint_interval_ms = kSubscriberCheckpointMs;
+    if (!sub->log.prefix.empty()) so.key_prefixes = {sub->log.prefix};
+    so.include_before = sub->log.include_before;
     Result<std::unique_ptr<client::Subscription>> opened = conn->Subscribe(so);
     if (!opened.ok()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -258,6 +268,7 @@ void Workload::SubscriberLoop(Sub* sub) {
             ch.op == client::ChangeOp::kDelete
                 ? test::RecordedEvent::Delete(ch.key, ch.seq, ch.version)
                 : test::RecordedEvent::Put(ch.key, ch.seq, ch.version, ch.after.value_or("")));
+        if (sub->log.include_before) sub->log.befores.push_back(ch.before);
         position = std::max(position, ch.seq);
       }
       if (checkpoint != 0) {
@@ -284,13 +295,14 @@ void Workload::Watchdog() {
   }
 }
 
-bool Workload::WaitSubscribers(const std::function<uint64_t(int scope)>& target, int timeout_ms) {
+bool Workload::WaitSubscribers(const std::function<uint64_t(const SubscriberLog&)>& target,
+                               int timeout_ms) {
   const auto deadline = SteadyClock::now() + std::chrono::milliseconds(timeout_ms);
   while (true) {
     bool all = true;
     for (auto& s : subs_) {
       std::lock_guard lock(s->mu);
-      all = all && s->log.last_seq() >= target(s->log.scope);
+      all = all && s->log.last_seq() >= target(s->log);
     }
     if (all) return true;
     if (SteadyClock::now() >= deadline) return false;

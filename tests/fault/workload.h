@@ -5,7 +5,9 @@
 // reconnecting to another node (resuming after their position) when a stream ends or stalls.
 //
 // Keys rotate: every key_epoch_ms the clients move to fresh keys, so each key's history stays
-// small enough for the per-key linearizability search however long the run.
+// small enough for the per-key linearizability search however long the run. Keys are named
+// "a.<epoch>-<j>" (even j) or "b.<epoch>-<j>" (odd j), so that some subscribers can filter on the
+// prefix "a." (with include_before) while the others take everything.
 //
 // Thread-safety: Start/Stop* from one thread; subscriber_logs() after StopSubscribers().
 #pragma once
@@ -16,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -42,6 +45,8 @@ inline constexpr size_t kSubscriberErrorsMax = 20;
 inline constexpr int kSubscriberStallMs = 3000;
 // Checkpoint period asked of the server.
 inline constexpr uint32_t kSubscriberCheckpointMs = 200;
+// The key prefix filtered subscribers ask for.
+inline constexpr const char* kFilteredPrefix = "a.";
 
 struct WorkloadOptions {
   uint64_t seed = 1;
@@ -64,8 +69,11 @@ struct CheckpointMark {
 
 struct SubscriberLog {
   int id = 0;
-  int scope = -1;  // the group it follows; -1 = every group (merged feed)
+  int scope = -1;      // the group it follows; -1 = every group (merged feed)
+  std::string prefix;  // key prefix filter ("" = every key)
+  bool include_before = false;
   std::vector<test::RecordedEvent> received;
+  std::vector<std::optional<std::string>> befores;  // with include_before: each change's before
   std::vector<CheckpointMark> checkpoints;
   int connections = 0;
   std::vector<std::string> errors;  // the first kSubscriberErrorsMax stream errors
@@ -81,9 +89,9 @@ class Workload {
 
   void Start();
   void StopClients();
-  // Waits until every subscriber has received an event with seq >= target(scope) (targets of 0
-  // are met at once). False after timeout_ms.
-  bool WaitSubscribers(const std::function<uint64_t(int scope)>& target, int timeout_ms);
+  // Waits until every subscriber s has received an event with seq >= target(s) (its scope and
+  // prefix are set; a target of 0 is met at once). False after timeout_ms.
+  bool WaitSubscribers(const std::function<uint64_t(const SubscriberLog&)>& target, int timeout_ms);
   void StopSubscribers();
   std::vector<SubscriberLog> subscriber_logs() const;
 
