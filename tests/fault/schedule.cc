@@ -132,7 +132,19 @@ Round Schedule::At(uint64_t index) const {
       second = static_cast<FaultKind>(pick(rng));
     }
     Fault f = MakeFault(rng, second, r.faults[0].node);
-    f.start_ms = Uniform(rng, 0, r.faults[0].hold_ms);
+    const Fault& a = r.faults[0];
+    // Half the time the second fault hits the other leader of the first fault's group: the
+    // compound failures (both leaders lost, a cut link and then a failover) that need tail
+    // recovery and truncation of uncommitted suffixes.
+    if (a.kind != FaultKind::kEtcdKill && f.kind != FaultKind::kEtcdKill &&
+        f.kind != FaultKind::kCutLink && Uniform(rng, 0, 1) == 0) {
+      f.group = a.group;
+      f.target = a.target == Target::kLeader2 ? Target::kLeader1
+                 : a.target == Target::kLeader1 && a.kind != FaultKind::kCutLink
+                     ? Target::kLeader2
+                     : static_cast<Target>(Uniform(rng, 1, 2));
+    }
+    f.start_ms = Uniform(rng, 0, a.hold_ms);
     r.faults.push_back(f);
   }
   r.gap_ms = Uniform(rng, 1000, 3000);

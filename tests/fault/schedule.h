@@ -54,8 +54,10 @@ std::string FormatTarget(const Fault& fault);
 
 struct Round {
   uint64_t index = 0;
-  std::vector<Fault> faults;  // 1 or 2, with distinct targets
-  uint32_t gap_ms = 0;        // quiet time after the last heal (and recovery) of the round
+  // 1 or 2. Two faults name distinct node indexes, but a role may resolve to the other fault's
+  // node (then that node takes both). Half the second faults hit a leader of the first's group.
+  std::vector<Fault> faults;
+  uint32_t gap_ms = 0;  // quiet time after the last heal (and recovery) of the round
 };
 
 struct ScheduleOptions {

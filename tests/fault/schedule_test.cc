@@ -57,7 +57,7 @@ TEST(Schedule, RoundsAreBounded) {
   o.nodes = 6;
   o.lease_ttl_ms = 1000;
   Schedule s(7, o);
-  int overlapping = 0;
+  int overlapping = 0, same_group_leader = 0;
   for (uint64_t i = 0; i < 2000; i++) {
     const Round r = s.At(i);
     ASSERT_GE(r.faults.size(), 1u);
@@ -80,12 +80,17 @@ TEST(Schedule, RoundsAreBounded) {
       if (r.faults[0].node >= 0) {
         EXPECT_NE(r.faults[0].node, r.faults[1].node);
       }
+      if (r.faults[0].node >= 0 && r.faults[1].target != Target::kNode &&
+          r.faults[1].group == r.faults[0].group) {
+        same_group_leader++;
+      }
       EXPECT_FALSE(r.faults[0].kind == FaultKind::kEtcdKill &&
                    r.faults[1].kind == FaultKind::kEtcdKill);
     }
   }
   EXPECT_GT(overlapping, 400);
   EXPECT_LT(overlapping, 800);
+  EXPECT_GT(same_group_leader, overlapping / 4);  // compound faults on one group's leaders
 }
 
 }  // namespace
