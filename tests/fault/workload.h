@@ -31,12 +31,13 @@ class Subscription;
 
 namespace rdb::fault {
 
-// THE switch to the merged change feed (issue 7). false: Subscribe on a cluster node streams only
-// that node's own group, so subscriber s follows group s % groups through that group's nodes and
-// is checked against that group's part of the committed log. true: every node streams all groups
-// merged, so every subscriber may use any node and is checked against the whole committed log.
-// rdb-fault's --merged-feed flag overrides it per run.
-inline constexpr bool kMergedFeedDefault = false;
+// The switch to the merged change feed (issue 7). true (since the merged feed landed, 5c86af0):
+// every node streams all groups merged, so every subscriber may use any node and is checked
+// against the whole committed log. false (the feed before it): Subscribe on a cluster node streams
+// only that node's own group, so subscriber s follows group s % groups through that group's nodes
+// and is checked against that group's part of the committed log. rdb-fault's --merged-feed /
+// --per-group-feed flags override it per run.
+inline constexpr bool kMergedFeedDefault = true;
 
 // Most stream errors one subscriber keeps for the report.
 inline constexpr size_t kSubscriberErrorsMax = 20;
