@@ -1,5 +1,7 @@
 #include "tests/fault/checks.h"
 
+#include <algorithm>
+
 #include "cluster/routing.h"
 
 namespace rdb::fault {
@@ -72,6 +74,50 @@ CheckResult CheckWatermarks(std::string_view subscriber,
     }
   }
   r.message = who + ": " + std::to_string(checkpoints.size()) + " checkpoints consistent";
+  return r;
+}
+
+CheckResult CheckWatermarkAhead(std::string_view subscriber, const SubscriberLog& log,
+                                const std::vector<test::HistoryEntry>& entries, uint32_t groups) {
+  CheckResult r;
+  // (receipt time, highest checkpoint so far): receipts are recorded in time order.
+  std::vector<std::pair<uint64_t, uint64_t>> marks;
+  for (const CheckpointMark& c : log.checkpoints) {
+    marks.emplace_back(c.received_us, std::max(c.seq, marks.empty() ? 0 : marks.back().second));
+  }
+  if (marks.empty()) return r;
+  for (const test::HistoryEntry& e : entries) {
+    const bool write = e.op.kind == test::OpKind::kAppend || e.op.kind == test::OpKind::kDelete;
+    if (!write || e.outcome.type != test::Outcome::Type::kOk || e.outcome.seq == 0) continue;
+    if (e.invoke_us <= kWatermarkSlackUs) continue;
+    if (log.scope >= 0 && cluster::GroupOfKey(e.op.key, groups) != static_cast<uint32_t>(log.scope))
+      continue;
+    if (e.op.key.rfind(log.prefix, 0) != 0) continue;
+    // The last checkpoint received before the write was invoked (minus the slack).
+    auto it = std::upper_bound(
+        marks.begin(), marks.end(), e.invoke_us - kWatermarkSlackUs,
+        [](uint64_t t, const std::pair<uint64_t, uint64_t>& m) { return t < m.first; });
+    if (it == marks.begin()) continue;
+    const auto& [at_us, watermark] = *std::prev(it);
+    if (e.outcome.seq > watermark) continue;
+    if (!e.op.idempotency_id.empty()) {
+      // A retry by id returns the original event, which may predate the checkpoint.
+      bool earlier = false;
+      for (const test::HistoryEntry& o : entries) {
+        earlier = earlier || (o.id < e.id && o.op.key == e.op.key &&
+                              o.op.idempotency_id == e.op.idempotency_id);
+        if (earlier) break;
+      }
+      if (earlier) continue;
+    }
+    r.verdict = CheckResult::Verdict::kViolation;
+    r.key = e.op.key;
+    r.message = std::string(subscriber) + ": checkpoint " + std::to_string(watermark) +
+                " received at " + std::to_string(at_us) + " us, then " + test::FormatEntry(e) +
+                " was invoked and committed at seq " + std::to_string(e.outcome.seq) +
+                " (at or below the watermark)";
+    return r;
+  }
   return r;
 }
 
@@ -167,6 +213,7 @@ CheckReport RunChecks(const CheckInput& in) {
                              0, in.subscribers_caught_up));
     if (s.include_before) record("before", CheckBefore(who, s.received, s.befores, in.committed));
     record("watermarks", CheckWatermarks(who, s.received, s.checkpoints));
+    record("watermarks", CheckWatermarkAhead(who, s, in.entries, in.groups));
   }
   record("watermarks", CheckGroupWatermarks({}));
 

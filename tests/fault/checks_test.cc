@@ -45,6 +45,38 @@ TEST(CheckWatermarks, ChangeAtOrBelowAnEarlierCheckpointFails) {
   EXPECT_TRUE(CheckWatermarks("s", received, cps3).violation());
 }
 
+TEST(CheckWatermarkAhead, WriteAfterACheckpointGetsAHigherSeq) {
+  std::vector<test::HistoryEntry> entries(3);
+  entries[0] = {0, 1, test::Op::Append("a.1", "x"), test::Outcome::Written(50, 1), 10'000, 12'000};
+  entries[1] = {1, 1, test::Op::Append("a.1", "y"), test::Outcome::Written(120, 2), 30'000, 31'000};
+  entries[2] = {2, 1, test::Op::Append("b.1", "z"), test::Outcome::Written(90, 1), 30'000, 31'000};
+  SubscriberLog log;
+  log.checkpoints = {{0, 60, 0, 15'000}, {0, 100, 0, 20'000}};
+  // The write invoked at 10 ms came before the checkpoint of 20 ms; the one at 30 ms got 120.
+  entries.pop_back();
+  EXPECT_TRUE(CheckWatermarkAhead("s", log, entries, 1).ok());
+  // A write invoked at 30 ms, after checkpoint 100 arrived, committed at 90: the watermark ran
+  // ahead of what the group could still commit.
+  entries.push_back(
+      {2, 1, test::Op::Append("b.1", "z"), test::Outcome::Written(90, 1), 30'000, 31'000});
+  test::CheckResult r = CheckWatermarkAhead("s", log, entries, 1);
+  EXPECT_TRUE(r.violation());
+  EXPECT_EQ(r.key, "b.1");
+  // A subscriber filtered on "a." promised nothing about b.1.
+  log.prefix = "a.";
+  EXPECT_TRUE(CheckWatermarkAhead("s", log, entries, 1).ok());
+  // A retry by id returns the original seq, from before the checkpoint.
+  log.prefix = "";
+  entries[2] = {2,
+                1,
+                test::Op::Append("a.1", "x", test::Expected::Any(), "id1"),
+                test::Outcome::Written(50, 1),
+                30'000,
+                31'000};
+  entries[0].op.idempotency_id = "id1";
+  EXPECT_TRUE(CheckWatermarkAhead("s", log, entries, 1).ok());
+}
+
 TEST(CheckGroupWatermarks, Backwards) {
   EXPECT_TRUE(CheckGroupWatermarks({{0, {1, 5, 5, 9}}, {1, {2, 3}}}).ok());
   EXPECT_TRUE(CheckGroupWatermarks({{0, {1, 5, 4}}}).violation());

@@ -4,6 +4,7 @@
 #include <map>
 #include <random>
 
+#include "base/clock.h"
 #include "client/client.h"
 
 namespace rdb::fault {
@@ -272,7 +273,8 @@ void Workload::SubscriberLoop(Sub* sub) {
         position = std::max(position, ch.seq);
       }
       if (checkpoint != 0) {
-        sub->log.checkpoints.push_back({sub->log.received.size(), checkpoint, connection});
+        sub->log.checkpoints.push_back(
+            {sub->log.received.size(), checkpoint, connection, Clock::Real()->NowMicros()});
         position = std::max(position, checkpoint);
       }
     }

@@ -65,7 +65,8 @@ struct WorkloadOptions {
 struct CheckpointMark {
   size_t events_before = 0;  // how many changes the subscriber had received before it
   uint64_t seq = 0;
-  int connection = 0;  // which stream (0, 1, ...) it came on
+  int connection = 0;        // which stream (0, 1, ...) it came on
+  uint64_t received_us = 0;  // Clock::Real()->NowMicros() on receipt (the History's clock)
 };
 
 struct SubscriberLog {
