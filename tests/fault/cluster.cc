@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -32,8 +33,11 @@ constexpr uint32_t kUidsPerHarness = kNodesMax;
 constexpr const char* kSetpriv = "/usr/bin/setpriv";
 constexpr int kNodeReadyTimeoutMs = 20000;
 
-// Pids the signal-handling thread kills (slot kNodesMax: etcd).
+// Pids the signal-handling thread kills (slot kNodesMax: etcd), and directories it removes.
 std::atomic<pid_t> g_children[kNodesMax + 1];
+std::atomic<bool> g_stopping{false};
+std::mutex g_dirs_mu;
+std::vector<std::string> g_dirs;  // guarded by g_dirs_mu
 
 // 127.A.B.x for this harness (A in 1..254, so never 127.0.0.x).
 std::string HostPrefix() {
@@ -69,9 +73,15 @@ std::unique_ptr<client::Client> ClientFor(const std::string& address, double tim
 
 Cluster::Cluster(ClusterOptions options) : options_(std::move(options)) {
   for (auto& p : g_children) p = -1;
+  std::lock_guard lock(g_dirs_mu);
+  g_dirs.push_back(dir_.path());
 }
 
 Cluster::~Cluster() {
+  {
+    std::lock_guard lock(g_dirs_mu);
+    g_dirs.clear();  // the TempDirs remove themselves
+  }
   (void)firewall_.RemoveAll();
   for (size_t i = 0; i < nodes_.size(); i++) KillNode(i);
   if (etcd_) etcd_->Kill();
@@ -80,9 +90,24 @@ Cluster::~Cluster() {
 }
 
 void Cluster::KillAllChildren() {
+  g_stopping = true;  // no restart from now on
   for (auto& p : g_children) {
     const pid_t pid = p.load();
     if (pid > 0) kill(pid, SIGKILL);
+  }
+  for (auto& p : g_children) {
+    const pid_t pid = p.load();
+    for (int i = 0; pid > 0 && i < 100 && kill(pid, 0) == 0; i++) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+}
+
+void Cluster::RemoveTempDirs() {
+  std::lock_guard lock(g_dirs_mu);
+  for (const std::string& d : g_dirs) {
+    std::error_code ec;
+    fs::remove_all(d, ec);
   }
 }
 
@@ -114,6 +139,10 @@ Status Cluster::Start() {
   // A fast etcd (heartbeat 25 ms, election 250 ms) honours a 1 s lease, as cluster_fixture.h.
   etcd_ = std::make_unique<test::EtcdProcess>(
       std::vector<std::string>{"--heartbeat-interval=25", "--election-timeout=250"});
+  {
+    std::lock_guard lock(g_dirs_mu);
+    g_dirs.push_back(fs::path(etcd_->data_dir()).parent_path().string());  // etcd's own TempDir
+  }
   RDB_RETURN_IF_ERROR(etcd_->Start());
   Register();
 
@@ -161,6 +190,7 @@ Status Cluster::Start() {
 Status Cluster::StartNode(size_t i) {
   NodeInfo& node = nodes_[i];
   if (node.pid > 0) return Status::OK();
+  if (g_stopping.load()) return Status::Aborted("rdb-fault is stopping");
   const std::string uid = std::to_string(node.uid);
   std::vector<std::string> argv = {kSetpriv,
                                    "--reuid",

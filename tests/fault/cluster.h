@@ -96,8 +96,10 @@ class Cluster {
   const std::string& run_dir() const { return dir_.path(); }
   // The last `lines` lines of node i's log.
   std::string LogTail(size_t i, int lines = 40) const;
-  // Every live child's pid (nodes and etcd) for the signal-handling thread; -1 where none.
+  // For the signal-handling thread: SIGKILLs every live child (nodes and etcd), waits until they
+  // are gone, and removes the run's temporary directories (the destructors will not run).
   static void KillAllChildren();
+  static void RemoveTempDirs();
 
  private:
   Status StartNode(size_t i);

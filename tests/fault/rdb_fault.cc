@@ -81,6 +81,7 @@ void StartSignalThread() {
     g_interrupted = true;
     std::fprintf(stderr, "rdb-fault: signal %d (seed %" PRIu64 "): cleaning up\n", sig, g_seed);
     Cluster::KillAllChildren();
+    Cluster::RemoveTempDirs();
     (void)Firewall::RemoveTagged(Firewall::Tag(getpid()));
     _exit(128 + sig);
   }).detach();
