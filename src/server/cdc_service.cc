@@ -24,6 +24,7 @@
 #include "cdc/groups.h"
 #include "cdc/subscription.h"
 #include "cdc/tail_cache.h"
+#include "server/failed_stream.h"
 #include "server/status_mapping.h"
 
 namespace rdb::server {
@@ -61,13 +62,6 @@ pb::ChangeOp ToProto(cdc::ChangeOp op) {
   }
   return pb::CHANGE_OP_UNSPECIFIED;
 }
-
-// A stream that fails before it starts.
-class FailedStream final : public grpc::ServerWriteReactor<pb::SubscribeResponse> {
- public:
-  explicit FailedStream(const grpc::Status& s) { Finish(s); }
-  void OnDone() override { delete this; }
-};
 
 }  // namespace
 
@@ -594,11 +588,11 @@ grpc::ServerWriteReactor<pb::SubscribeResponse>* CdcService::Impl::Subscribe(
   {
     std::lock_guard lock(mu_);
     if (shutting_down_) {
-      return new FailedStream(
+      return new FailedStream<pb::SubscribeResponse>(
           grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down"));
     }
     if (streams_.size() >= options_.subscribers_max) {
-      return new FailedStream(grpc::Status(
+      return new FailedStream<pb::SubscribeResponse>(grpc::Status(
           grpc::StatusCode::RESOURCE_EXHAUSTED,
           "too many subscribers: " + std::to_string(streams_.size()) + " open (subscribers_max " +
               std::to_string(options_.subscribers_max) + ")"));
@@ -608,7 +602,7 @@ grpc::ServerWriteReactor<pb::SubscribeResponse>* CdcService::Impl::Subscribe(
   Result<std::unique_ptr<Stream>> s = Open(ctx, *req, &failure);
   if (!s.ok()) {
     if (failure.ok()) failure = ToGrpcStatus(s.status(), nullptr);
-    return new FailedStream(failure);
+    return new FailedStream<pb::SubscribeResponse>(failure);
   }
   Stream* stream = s->release();
   {
@@ -617,7 +611,7 @@ grpc::ServerWriteReactor<pb::SubscribeResponse>* CdcService::Impl::Subscribe(
     std::lock_guard lock(mu_);
     if (shutting_down_) {
       delete stream;  // never handed to gRPC
-      return new FailedStream(
+      return new FailedStream<pb::SubscribeResponse>(
           grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down"));
     }
     streams_.insert(stream);

@@ -19,6 +19,7 @@
 
 #include "cdc/change.h"
 #include "cluster/roster.h"
+#include "server/failed_stream.h"
 
 namespace rdb::server {
 
@@ -48,12 +49,6 @@ bool Permanent(grpc::StatusCode code) {
   return code == grpc::StatusCode::INVALID_ARGUMENT || code == grpc::StatusCode::OUT_OF_RANGE ||
          code == grpc::StatusCode::UNIMPLEMENTED || code == grpc::StatusCode::PERMISSION_DENIED;
 }
-
-class FailedStream final : public grpc::ServerWriteReactor<pb::SubscribeResponse> {
- public:
-  explicit FailedStream(const grpc::Status& s) { Finish(s); }
-  void OnDone() override { delete this; }
-};
 
 }  // namespace
 
@@ -487,7 +482,7 @@ grpc::ServerWriteReactor<pb::SubscribeResponse>* MergedFeed::Impl::Subscribe(
     grpc::CallbackServerContext* ctx, const pb::SubscribeRequest& req,
     std::unique_ptr<cdc::GroupStore::Lease> lease, std::optional<uint64_t> group_position) {
   if (options_.groups == 0) {
-    return new FailedStream(
+    return new FailedStream<pb::SubscribeResponse>(
         grpc::Status(grpc::StatusCode::UNAVAILABLE, "the cluster's group count is not known yet"));
   }
   // The leaders validate the rest; these are checked here so a bad request fails at once.
@@ -501,7 +496,8 @@ grpc::ServerWriteReactor<pb::SubscribeResponse>* MergedFeed::Impl::Subscribe(
   if (valid.ok() && !pb::StartPosition_IsValid(req.start()))
     valid = Status::InvalidArgument("unknown start position " + std::to_string(req.start()));
   if (!valid.ok()) {
-    return new FailedStream(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, valid.message()));
+    return new FailedStream<pb::SubscribeResponse>(
+        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, valid.message()));
   }
   pb::SubscribeRequest first = req;
   if (group_position) {  // a consumer group's stored position wins over the start
@@ -537,7 +533,7 @@ grpc::ServerWriteReactor<pb::SubscribeResponse>* MergedFeed::Impl::Open(
     if (shutting_down_ || states_.size() >= options_.subscribers_max) {
       const bool down = shutting_down_;
       delete stream;
-      return new FailedStream(
+      return new FailedStream<pb::SubscribeResponse>(
           down ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down")
                : grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                               "too many subscribers: " + std::to_string(states_.size()) +

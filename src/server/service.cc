@@ -8,6 +8,7 @@
 #include "cdc/change.h"
 #include "cdc/groups.h"
 #include "cluster/routing.h"
+#include "server/failed_stream.h"
 #include "server/status_mapping.h"
 #include "server/validation.h"
 
@@ -70,15 +71,6 @@ void EventStoreService::ShutdownMergedFeed() {
   if (merged_) merged_->Shutdown();
 }
 
-namespace {
-// A Subscribe refused before it starts.
-class RefusedStream final : public grpc::ServerWriteReactor<pb::SubscribeResponse> {
- public:
-  explicit RefusedStream(const grpc::Status& s) { Finish(s); }
-  void OnDone() override { delete this; }
-};
-}  // namespace
-
 // Single-node mode and group feeds: this node's log. Cluster mode: every group merged (a consumer
 // group's stream runs on leader 1 of the group key's shard, which holds the group's lease).
 grpc::ServerWriteReactor<pb::SubscribeResponse>* EventStoreService::Subscribe(
@@ -86,15 +78,16 @@ grpc::ServerWriteReactor<pb::SubscribeResponse>* EventStoreService::Subscribe(
   if (!merged_ || req->group_feed()) return cdc_->Subscribe(ctx, req);
   if (req->group().empty()) return merged_->Subscribe(ctx, *req);
   if (rdb::Status v = cdc::ValidateGroupName(req->group()); !v.ok()) {
-    return new RefusedStream(ToGrpcStatus(v, nullptr));
+    return new FailedStream<pb::SubscribeResponse>(ToGrpcStatus(v, nullptr));
   }
   Route r = RouteOf(cdc::GroupStore::Key(req->group()), *ctx);
   if (!r.local) {
     if (r.refusal.ok()) return merged_->Relay(ctx, *req, r.group);
-    return new RefusedStream(ToGrpcStatus(r.refusal, nullptr));
+    return new FailedStream<pb::SubscribeResponse>(ToGrpcStatus(r.refusal, nullptr));
   }
   Result<CdcService::GroupClaim> claim = cdc_->ClaimGroup(req->group());
-  if (!claim.ok()) return new RefusedStream(ToGrpcStatus(claim.status(), nullptr));
+  if (!claim.ok())
+    return new FailedStream<pb::SubscribeResponse>(ToGrpcStatus(claim.status(), nullptr));
   return merged_->Subscribe(ctx, *req, std::move(claim->lease), claim->position);
 }
 
