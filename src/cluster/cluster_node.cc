@@ -187,6 +187,12 @@ bool ClusterNode::BecomeLeader(uint64_t epoch, const std::string& election_key) 
             }
             hook->ObserveRevision(e.kv.mod_revision);
           }
+        },
+        [group = membership_->group()](const Status& why) {
+          spdlog::warn(
+              "cluster: group {}'s revision watch ended ({}); its watermark advances at "
+              "the periodic read only",
+              group, why.ToString());
         });
     if (watch.ok()) {
       revisions_ = std::move(watch).value();

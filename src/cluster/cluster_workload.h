@@ -263,6 +263,8 @@ inline std::vector<RecordedEvent> Recorded(const std::vector<pb::Event>& log) {
 // checkpoint with the last change seq received before it.
 class FeedRecorder {
  public:
+  // after_seq == kLatest: START_POSITION_LATEST.
+  static constexpr uint64_t kLatest = ~uint64_t{0};
   // group: a consumer group (its committed position, if any, wins over after_seq).
   FeedRecorder(std::string address, uint64_t after_seq, std::string group = "")
       : address_(std::move(address)), group_(std::move(group)) {
@@ -298,6 +300,13 @@ class FeedRecorder {
     std::lock_guard lock(mu_);
     return checkpoints_.empty() ? 0 : checkpoints_.back();
   }
+  // The opening message's checkpoint (where the stream starts); false before it came.
+  bool opening(uint64_t* seq) {
+    std::lock_guard lock(mu_);
+    if (checkpoints_.empty()) return false;
+    *seq = checkpoints_.front();
+    return true;
+  }
   // "" or what is wrong with the checkpoints: one went backwards, or fell below a change already
   // received in or before its message.
   std::string CheckpointProblems() {
@@ -319,8 +328,12 @@ class FeedRecorder {
       ctx_ = &ctx;
     }
     pb::SubscribeRequest req;
-    req.set_start(pb::START_POSITION_AFTER_SEQ);
-    req.set_after_seq(after_seq);
+    if (after_seq == kLatest) {
+      req.set_start(pb::START_POSITION_LATEST);
+    } else {
+      req.set_start(pb::START_POSITION_AFTER_SEQ);
+      req.set_after_seq(after_seq);
+    }
     req.set_checkpoint_interval_ms(100);
     req.set_group(group_);
     auto reader = stub->Subscribe(&ctx, req);

@@ -150,14 +150,46 @@ TEST_F(MergedFeedE2eTest, TheFeedSurvivesAKillOfALeader1) {
   ExpectHistoryHolds(history, log);
 }
 
+TEST_F(MergedFeedE2eTest, LatestStartsAfterEveryGroupsEndWithoutAGap) {
+  // The groups' logs end at different seqs: group 1 wrote last.
+  for (int i = 0; i < 10; i++) {
+    for (uint32_t g : {0u, 1u}) {
+      const std::string key = cluster::KeyInGroup("before-" + std::to_string(i) + "-", g, 2);
+      pb::AppendResponse resp;
+      grpc::Status s = AppendVia(S("n0").address(), key, "p", key, &resp);
+      ASSERT_TRUE(s.ok()) << s.error_message();
+    }
+  }
+  const uint64_t end = GlobalLog(S("n0").address()).back().seq();
+  FeedRecorder feed(S("n2").address(), FeedRecorder::kLatest);
+  uint64_t start = 0;
+  ASSERT_TRUE(WaitFor([&] { return feed.opening(&start); }, 10000));
+  // Everything committed before the subscription is before its start; nothing after it is lost.
+  EXPECT_EQ(start, end);
+  for (int i = 0; i < 10; i++) {
+    for (uint32_t g : {1u, 0u}) {
+      const std::string key = cluster::KeyInGroup("after-" + std::to_string(i) + "-", g, 2);
+      pb::AppendResponse resp;
+      grpc::Status s = AppendVia(S(names_[(i + g) % 6]).address(), key, "p", key, &resp);
+      ASSERT_TRUE(s.ok()) << s.error_message();
+    }
+  }
+  const std::vector<pb::Event> log = GlobalLog(S("n0").address());
+  ASSERT_TRUE(feed.WaitPast(log.back().seq(), 10000)) << feed.last_seq();
+  feed.Stop();
+  ExpectStreamIsTheLog("LATEST subscriber", feed.events(), Recorded(log), start);
+  EXPECT_EQ(feed.events().size(), 20u);
+  EXPECT_EQ(feed.CheckpointProblems(), "");
+}
+
 TEST_F(MergedFeedE2eTest, AConsumerGroupResumesThroughAnyNode) {
   // The group's position key lives in one group; the stream is asked through a node of each.
   std::vector<uint64_t> seqs;
   for (int i = 0; i < 20; i++) {
     const std::string key = "cg-" + std::to_string(i);
     pb::AppendResponse resp;
-    grpc::Status s = AppendVia(S(names_[i % 6]).address(), key, "p", "cg-id-" + std::to_string(i),
-                               &resp);
+    grpc::Status s =
+        AppendVia(S(names_[i % 6]).address(), key, "p", "cg-id-" + std::to_string(i), &resp);
     ASSERT_TRUE(s.ok()) << s.error_message();
     seqs.push_back(resp.last_seq());
   }

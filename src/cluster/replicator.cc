@@ -337,13 +337,22 @@ Result<CommitHook::SeqGrant> LeaderHook::TakeSeqs(uint32_t n) {
   }
   Result<SeqRange> range = sequencer_->Next(n);
   bool raise = false;
+  // etcd's revision went back (restored from an older backup): these seqs could land below what
+  // the merged feed already passed, so they are not used.
+  const bool behind = range.ok() && range->first <= watermark_.load();
   {
     absl::MutexLock lock(&mu_);
     // Without seqs nothing of the group is written (and GroupDone does not come).
-    if (!range.ok()) in_flight_ = false;
+    if (!range.ok() || behind) in_flight_ = false;
     raise = range.ok() && established_;
   }
   if (!range.ok()) return range.status();
+  if (behind) {
+    return Status::FailedPrecondition("etcd's revision " +
+                                      std::to_string(range->first / kSeqsPerRevision) +
+                                      " is behind group's committed watermark " +
+                                      std::to_string(watermark_.load()) + "; no seqs issued");
+  }
   if (raise) Raise(range->first - 1);
   return SeqGrant{range->first, epoch_};
 }
@@ -355,7 +364,9 @@ Status LeaderHook::Replicate(uint64_t prev_seq, const std::vector<std::string>& 
   return s;
 }
 
-void LeaderHook::GroupDone(bool committed, uint64_t last_seq) {
+void LeaderHook::GroupDone(GroupOutcome outcome, uint64_t last_seq) {
+  const bool committed = outcome == GroupOutcome::kCommitted;
+  if (outcome == GroupOutcome::kInDoubt) failed_.store(true);
   uint64_t w = 0;
   {
     absl::MutexLock lock(&mu_);
@@ -393,17 +404,19 @@ void LeaderHook::LoseFence() {
 Result<uint64_t> LeaderHook::AdvanceWatermark() {
   if (failed_.load()) return Status::FailedPrecondition("leader 1 failed a write in this epoch");
   uint64_t takes = 0;
+  bool newly_established = false;
   {
     absl::MutexLock lock(&mu_);
     if (!established_ && replicator_->Holds(start_seq_)) {
       established_ = true;
       // A quorum holds the log as it was when this node took over; what it lacks of older
       // epochs no leader can commit any more, and new batches number above it.
-      if (start_seq_ > watermark_.load()) watermark_.store(start_seq_);
+      newly_established = true;
     }
     if (!established_) return watermark_.load();
     takes = takes_;
   }
+  if (newly_established) Raise(start_seq_);
   RDB_ASSIGN_OR_RETURN(int64_t revision, sequencer_->FencedRevision());
   bool raise = false;
   {

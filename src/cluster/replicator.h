@@ -134,7 +134,8 @@ class LeaderHook final : public CommitHook {
   Result<SeqGrant> TakeSeqs(uint32_t n) override;
   Status Replicate(uint64_t prev_seq, const std::vector<std::string>& bodies,
                    uint64_t last_seq) override;
-  void GroupDone(bool committed, uint64_t last_seq) override;
+  // kInDoubt fails the epoch like a failed Replicate: the group may come back with its seqs.
+  void GroupDone(GroupOutcome outcome, uint64_t last_seq) override;
   bool failed() const { return failed_.load(); }
 
   // The committed watermark (0: not established yet).

@@ -365,16 +365,16 @@ void Engine::Impl::CommitGroup(std::vector<PendingWrite*>& group) {
   if (options_.cluster) GrantSeqs(hook_, group, &g);
   // Tells the hook how a granted group ended, on every path out of here (docs/cdc.md, "merged
   // feed": its committed watermark depends on knowing that no granted group is in flight).
-  bool committed = false;
+  CommitHook::GroupOutcome outcome = CommitHook::GroupOutcome::kUnused;
   uint64_t committed_last = 0;
   struct Settle {
     CommitHook* hook;
-    const bool& committed;
+    const CommitHook::GroupOutcome& outcome;
     const uint64_t& last;
     ~Settle() {
-      if (hook != nullptr) hook->GroupDone(committed, last);
+      if (hook != nullptr) hook->GroupDone(outcome, last);
     }
-  } settle{g.granted ? hook_ : nullptr, committed, committed_last};
+  } settle{g.granted ? hook_ : nullptr, outcome, committed_last};
   const uint64_t now_ms = options_.clock->NowMillis();
   std::vector<Prepared> prepared;
   prepared.reserve(group.size());
@@ -409,6 +409,7 @@ void Engine::Impl::CommitGroup(std::vector<PendingWrite*>& group) {
   }
   s = log_->SyncForCommit();
   if (!s.ok()) {
+    outcome = CommitHook::GroupOutcome::kInDoubt;
     SetFatal(s.Annotate("event log sync failed"));
     for (Prepared& p : prepared) {
       p.w->result = Status::IoError("event log sync failed (" + s.message() +
@@ -421,6 +422,7 @@ void Engine::Impl::CommitGroup(std::vector<PendingWrite*>& group) {
     // visible to readers.
     Status rs = hook_->Replicate(prev_last_seq, bodies, lasts.back());
     if (!rs.ok()) {
+      outcome = CommitHook::GroupOutcome::kInDoubt;
       Unwrite(prepared, prev_last_seq, rs);
       return;
     }
@@ -450,7 +452,7 @@ void Engine::Impl::CommitGroup(std::vector<PendingWrite*>& group) {
     committed_seq_ = last;
   }
   seq_cv_.notify_all();
-  committed = true;
+  outcome = CommitHook::GroupOutcome::kCommitted;
   committed_last = last;
 
   uint64_t events = 0, bytes = 0;

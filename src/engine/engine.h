@@ -126,12 +126,17 @@ class CommitHook {
   // the group's appends with it (their outcome is unknown to the client: a member may hold them).
   virtual Status Replicate(uint64_t prev_seq, const std::vector<std::string>& bodies,
                            uint64_t last_seq) = 0;
-  // A group that TakeSeqs granted is settled: `committed` = its records are visible to readers now
-  // (the log's committed end is last_seq); false = none of its seqs was or will be used by this
-  // node (every append of it failed, or it was cut again). Called once per successful TakeSeqs,
-  // still under the commit lock, so the next TakeSeqs comes after it.
-  virtual void GroupDone(bool committed, uint64_t last_seq) {
-    (void)committed;
+  // How a group that TakeSeqs granted ended.
+  enum class GroupOutcome : uint8_t {
+    kCommitted,  // its records are visible to readers now (the log's committed end is last_seq)
+    kUnused,     // none of its seqs was written (every append of it failed before the log)
+    kInDoubt,    // its records may be in this log or a member's but are not committed (a failed
+                 // sync or replication): they may come back, with their seqs, after a restart
+  };
+  // A granted group is settled. Called once per successful TakeSeqs, still under the commit lock,
+  // so the next TakeSeqs comes after it.
+  virtual void GroupDone(GroupOutcome outcome, uint64_t last_seq) {
+    (void)outcome;
     (void)last_seq;
   }
 };

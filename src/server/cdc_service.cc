@@ -210,6 +210,7 @@ class CdcService::Impl::Stream final : public grpc::ServerWriteReactor<pb::Subsc
   uint64_t position_ = 0;         // the subscription's position after the last poll
   uint64_t checkpoint_sent_ = 0;  // group_feed: the last checkpoint sent
   uint64_t watermark_gen_ = 0;    // group_feed: svc_->watermark_gen_ when it last polled
+  bool held_back_ = false;        // group_feed: parked until the watermark reaches the log's end
   // sub_'s counters already added to the service's sums (used only by the worker holding busy_).
   uint64_t counted_reader_opens_ = 0;
   uint64_t counted_chunks_read_ = 0;
@@ -389,22 +390,28 @@ void CdcService::Impl::Process(Stream* s) {
       return;
     }
   }
+  // A group feed sends nothing above the watermark: a new leader's log can end in records it
+  // adopted from the previous epoch that are not committed until the epoch is established (the
+  // watermark lags the log's end only then, or for an instant after a commit becomes visible).
+  const bool hold_back = s->group_feed_ && *watermark < visible_end;
   cdc::PollLimits limits;
   limits.changes_max = kMessageChangesMax;
   limits.bytes_max = kMessageBytesMax;
-  Result<size_t> n = s->sub_->Poll(
-      [&](const cdc::ChangeView& v) {
-        pb::ChangeEvent* c = msg.add_changes();
-        c->set_seq(v.seq);
-        c->set_key(v.key.data(), v.key.size());
-        c->set_version(v.version);
-        c->set_op(ToProto(v.op));
-        if (v.before) c->set_before(v.before->data(), v.before->size());
-        if (v.after) c->set_after(v.after->data(), v.after->size());
-        c->set_event_type(v.event_type.data(), v.event_type.size());
-        c->set_timestamp_ms(v.timestamp_ms);
-      },
-      limits);
+  Result<size_t> n = hold_back ? Result<size_t>(size_t{0})
+                               : s->sub_->Poll(
+                                     [&](const cdc::ChangeView& v) {
+                                       pb::ChangeEvent* c = msg.add_changes();
+                                       c->set_seq(v.seq);
+                                       c->set_key(v.key.data(), v.key.size());
+                                       c->set_version(v.version);
+                                       c->set_op(ToProto(v.op));
+                                       if (v.before)
+                                         c->set_before(v.before->data(), v.before->size());
+                                       if (v.after) c->set_after(v.after->data(), v.after->size());
+                                       c->set_event_type(v.event_type.data(), v.event_type.size());
+                                       c->set_timestamp_ms(v.timestamp_ms);
+                                     },
+                                     limits);
   reader_opens_.fetch_add(s->sub_->reader_opens() - s->counted_reader_opens_,
                           std::memory_order_relaxed);
   chunks_read_.fetch_add(s->sub_->chunks_read() - s->counted_chunks_read_,
@@ -430,8 +437,10 @@ void CdcService::Impl::Process(Stream* s) {
     // Everything <= position_ is handled and nothing commits below the log's end any more; once
     // the stream has handled the log as it was after the watermark was read, also everything the
     // watermark covers (the shared cache may still be behind the log: then not yet).
-    const uint64_t c =
-        s->position_ >= visible_end ? std::max(s->position_, *watermark) : s->position_;
+    // Never above what is committed: a start after a seq beyond the log's end is not a fact
+    // about the group.
+    uint64_t c = std::min(s->position_, engine_->last_seq());
+    if (s->position_ >= visible_end) c = std::max(c, *watermark);
     if (c > s->checkpoint_sent_ || *n > 0 || checkpoint) {
       s->checkpoint_sent_ = std::max(s->checkpoint_sent_, c);
       msg.mutable_checkpoint()->set_seq(s->checkpoint_sent_);
@@ -456,8 +465,11 @@ void CdcService::Impl::Process(Stream* s) {
   }
   // Checked under mu_, so the waker (which scans waiting_ under mu_ after every advance of the
   // cache) cannot miss an advance that happens after this check.
-  if (s->wake_ || s->sub_->more() || shutting_down_ || cache_.end() > s->position_ ||
-      (s->group_feed_ && s->watermark_gen_ != watermark_gen_)) {
+  // A held-back group feed waits for the watermark (NotifyWatermark) or its checkpoint, not the
+  // log.
+  s->held_back_ = hold_back;
+  if (s->wake_ || (!hold_back && (s->sub_->more() || cache_.end() > s->position_)) ||
+      shutting_down_ || (s->group_feed_ && s->watermark_gen_ != watermark_gen_)) {
     s->wake_ = false;
     if (!s->queued_) {
       s->queued_ = true;
@@ -492,7 +504,7 @@ void CdcService::Impl::Wake() {
       // data are held (coalescing), the others become ready.
       for (auto it = waiting_.begin(); it != waiting_.end();) {
         Stream* s = *it;
-        if (s->position_ < seen || s->checkpoint_due_ms_ <= now) {
+        if ((s->position_ < seen && !s->held_back_) || s->checkpoint_due_ms_ <= now) {
           it = waiting_.erase(it);
           if (ShouldHoldLocked(s, seen, now)) {
             notify |= HoldLocked(s, now_us);

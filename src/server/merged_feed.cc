@@ -1,8 +1,9 @@
 // MergedFeed (merged_feed.h). Each client stream is a State shared by its server reactor (Stream)
 // and its upstream client reactors (Upstream). Every decision is taken under State::mu and turned
 // into Actions (reads to start, a write, cancels, the finish) that run after the lock is released,
-// so no gRPC call is ever made with a lock held. An upstream holds its call open (AddHold) until a
-// read fails, so it is never deleted while the State may still start a read on it.
+// so no gRPC call is ever made with a lock held. An upstream is shared (the State and the queued
+// Actions hold it), so a cancel never touches a deleted one; it holds its call open (AddHold) until
+// a read fails, so it is never deleted while the State may still start a read on it.
 #include "server/merged_feed.h"
 
 #include <spdlog/spdlog.h>
@@ -119,10 +120,11 @@ class MergedFeed::Impl {
 // One group's part of a merged stream.
 struct MergedFeed::Impl::GroupBuffer {
   std::deque<pb::ChangeEvent> changes;  // received, not sent yet, increasing seq
-  bool start_known = false;             // the group's start position is resolved
+  bool start_known = false;             // the group's first upstream sent its opening message
+  uint64_t start = 0;                   // the first upstream's opening checkpoint
   uint64_t checkpoint = 0;              // C_g: valid once start_known
   uint64_t received = 0;                // highest seq received from the group (change or C_g)
-  Upstream* up = nullptr;               // the open upstream, if any
+  std::shared_ptr<Upstream> up;         // the open upstream, if any
   bool reading = false;                 // up has a read outstanding
   bool ended = false;                   // up's last read failed (its OnDone follows)
   bool starting = false;                // up is registered but its call not started yet
@@ -130,8 +132,8 @@ struct MergedFeed::Impl::GroupBuffer {
 
 // What to do once State::mu is released.
 struct MergedFeed::Impl::Actions {
-  std::vector<Upstream*> reads;
-  std::vector<Upstream*> cancels;
+  std::vector<std::shared_ptr<Upstream>> reads;
+  std::vector<std::shared_ptr<Upstream>> cancels;
   Stream* write = nullptr;
   Stream* finish = nullptr;
   grpc::Status status;
@@ -150,6 +152,7 @@ struct MergedFeed::Impl::State : std::enable_shared_from_this<State> {
     }
     interval_ms = req.checkpoint_interval_ms() == 0 ? cdc::kCheckpointIntervalMsDefault
                                                     : req.checkpoint_interval_ms();
+    if (req.start() == pb::START_POSITION_AFTER_SEQ) floor = req.after_seq();
     this->groups.resize(relay_group < 0 ? groups : 1);
   }
   // The group whose leader 1 serves upstream g.
@@ -161,6 +164,9 @@ struct MergedFeed::Impl::State : std::enable_shared_from_this<State> {
   pb::SubscribeRequest UpstreamRequest(uint32_t g) const;
   // Under mu: sends what M allows, restarts paused reads.
   void PumpLocked(Actions* a);
+  // Under mu: starts a read on every upstream without one that may take more (all of them while
+  // finishing: a read that fails after the cancel is what lets an upstream end).
+  void RestartReadsLocked(Actions* a);
   // Under mu: ends the stream with status once the upstreams are gone and no write is out.
   void BeginFinishLocked(const grpc::Status& status, Actions* a);
   void MaybeFinishLocked(Actions* a);
@@ -169,7 +175,7 @@ struct MergedFeed::Impl::State : std::enable_shared_from_this<State> {
   // Events.
   // The connector registers g's new upstream (false: the stream is ending, do not start it), then
   // starts its call and says so (Begun).
-  bool Started(uint32_t g, Upstream* up);
+  bool Started(uint32_t g, const std::shared_ptr<Upstream>& up);
   void Begun(uint32_t g);
   void ReadDone(uint32_t g, bool ok, pb::SubscribeResponse* msg);
   void UpstreamDone(uint32_t g, const grpc::Status& status);
@@ -178,8 +184,11 @@ struct MergedFeed::Impl::State : std::enable_shared_from_this<State> {
   void ReactorDone();
 
   Impl* const impl;
-  pb::SubscribeRequest base;  // the upstreams' request, less the start
+  pb::SubscribeRequest base;  // the upstreams' request (with the client's start)
   const int64_t relay_group;
+  // Changes at or below it are not the subscriber's: its after_seq, or for LATEST the highest
+  // of the groups' starts (set with the opening message).
+  uint64_t floor = 0;
   std::unique_ptr<cdc::GroupStore::Lease> lease;
   uint32_t interval_ms = 0;
   uint64_t start_us = 0;
@@ -222,7 +231,8 @@ class MergedFeed::Impl::Upstream final : public grpc::ClientReadReactor<pb::Subs
     // A relayed request is served by its receiver, never sent on again.
     if (st_->relay_group >= 0) ctx_.AddMetadata(kForwardedMetadataKey, "1");
   }
-  void Begin(Stub* stub) {
+  void Begin(Stub* stub, std::shared_ptr<Upstream> self) {
+    self_ = std::move(self);  // dropped in OnDone
     stub->async()->Subscribe(&ctx_, &req_, this);
     AddHold();  // released by the first failed read: until then the State may call Read()
     StartRead(&msg_);
@@ -236,10 +246,11 @@ class MergedFeed::Impl::Upstream final : public grpc::ClientReadReactor<pb::Subs
   }
   void OnDone(const grpc::Status& s) override {
     st_->UpstreamDone(g_, s);
-    delete this;
+    std::shared_ptr<Upstream> last = std::move(self_);  // may delete this on return
   }
 
  private:
+  std::shared_ptr<Upstream> self_;
   std::shared_ptr<State> st_;
   const uint32_t g_;
   grpc::ClientContext ctx_;
@@ -251,16 +262,16 @@ pb::SubscribeRequest MergedFeed::Impl::State::UpstreamRequest(uint32_t g) const 
   pb::SubscribeRequest r = base;
   if (relay_group >= 0) return r;
   const GroupBuffer& b = groups[g];
-  if (b.start_known) {
+  if (b.start_known) {  // else the client's own start again
     r.set_start(pb::START_POSITION_AFTER_SEQ);
-    r.set_after_seq(b.received);
+    r.set_after_seq(std::max(b.received, floor));
   }
   return r;
 }
 
 void MergedFeed::Impl::State::Run(Actions& a) {
-  for (Upstream* up : a.cancels) up->Cancel();
-  for (Upstream* up : a.reads) up->Read();
+  for (auto& up : a.cancels) up->Cancel();
+  for (auto& up : a.reads) up->Read();
   if (a.write != nullptr) {
     if (impl->metrics_ != nullptr && a.changes_sent > 0)
       impl->metrics_->AddChangesSent(a.changes_sent);
@@ -269,8 +280,19 @@ void MergedFeed::Impl::State::Run(Actions& a) {
   if (a.finish != nullptr) a.finish->Finish(a.status);
 }
 
+void MergedFeed::Impl::State::RestartReadsLocked(Actions* a) {
+  for (GroupBuffer& b : groups) {
+    if (b.up != nullptr && !b.reading && !b.ended &&
+        (finishing || b.changes.size() < impl->options_.upstream_buffer_changes)) {
+      b.reading = true;
+      a->reads.push_back(b.up);
+    }
+  }
+}
+
 void MergedFeed::Impl::State::PumpLocked(Actions* a) {
   if (finishing) {
+    RestartReadsLocked(a);
     MaybeFinishLocked(a);
     return;
   }
@@ -278,16 +300,26 @@ void MergedFeed::Impl::State::PumpLocked(Actions* a) {
     msg.Clear();
     const uint64_t now = NowMs();
     if (!sent_first) {
-      // The opening message: a checkpoint at the start, once every group's start is known.
+      // The opening message, once every group's first upstream has said where it starts: a
+      // checkpoint at the merged start. LATEST starts after the highest of the groups' log ends
+      // (what another group committed up to there came before the subscription).
       bool known = true;
-      uint64_t start = UINT64_MAX;
+      uint64_t lowest = UINT64_MAX, highest = 0;
       for (const GroupBuffer& b : groups) {
         known = known && b.start_known;
-        if (b.start_known) start = std::min(start, b.checkpoint);
+        lowest = std::min(lowest, b.start);
+        highest = std::max(highest, b.start);
       }
       if (known) {
+        if (base.start() == pb::START_POSITION_LATEST) {
+          floor = highest;
+          for (GroupBuffer& b : groups) {
+            b.received = std::max(b.received, floor);
+            while (!b.changes.empty() && b.changes.front().seq() <= floor) b.changes.pop_front();
+          }
+        }
         sent_first = true;
-        position = start;
+        position = base.start() == pb::START_POSITION_LATEST ? floor : lowest;
         msg.mutable_checkpoint()->set_seq(position);
         checkpoint_due_ms = now + interval_ms;
         writing = true;
@@ -328,13 +360,7 @@ void MergedFeed::Impl::State::PumpLocked(Actions* a) {
       }
     }
   }
-  for (GroupBuffer& b : groups) {
-    if (b.up != nullptr && !b.reading && !b.ended &&
-        b.changes.size() < impl->options_.upstream_buffer_changes) {
-      b.reading = true;
-      a->reads.push_back(b.up);
-    }
-  }
+  RestartReadsLocked(a);
 }
 
 void MergedFeed::Impl::State::BeginFinishLocked(const grpc::Status& status, Actions* a) {
@@ -342,13 +368,9 @@ void MergedFeed::Impl::State::BeginFinishLocked(const grpc::Status& status, Acti
   finishing = true;
   final_status = status;
   for (GroupBuffer& b : groups) {
-    if (b.up == nullptr || b.starting) continue;  // Begun cancels a starting one
-    a->cancels.push_back(b.up);
-    if (!b.reading && !b.ended) {  // a read fails at once after the cancel and lets it end
-      b.reading = true;
-      a->reads.push_back(b.up);
-    }
+    if (b.up != nullptr && !b.starting) a->cancels.push_back(b.up);  // Begun cancels the others
   }
+  RestartReadsLocked(a);
   MaybeFinishLocked(a);
 }
 
@@ -359,7 +381,7 @@ void MergedFeed::Impl::State::MaybeFinishLocked(Actions* a) {
   a->status = final_status;
 }
 
-bool MergedFeed::Impl::State::Started(uint32_t g, Upstream* up) {
+bool MergedFeed::Impl::State::Started(uint32_t g, const std::shared_ptr<Upstream>& up) {
   std::lock_guard lock(mu);
   if (finishing) return false;
   groups[g].up = up;
@@ -376,7 +398,10 @@ void MergedFeed::Impl::State::Begun(uint32_t g) {
     std::lock_guard lock(mu);
     groups[g].starting = false;
     // The stream began to end meanwhile: BeginFinishLocked left this upstream alone.
-    if (finishing && groups[g].up != nullptr) a.cancels.push_back(groups[g].up);
+    if (finishing && groups[g].up != nullptr) {
+      a.cancels.push_back(groups[g].up);
+      RestartReadsLocked(&a);
+    }
   }
   Run(a);
 }
@@ -394,10 +419,12 @@ void MergedFeed::Impl::State::ReadDone(uint32_t g, bool ok, pb::SubscribeRespons
         // The first message of the group's first upstream: a checkpoint at its start.
         b.start_known = true;
         b.checkpoint = in->has_checkpoint() ? in->checkpoint().seq() : 0;
-        b.received = b.checkpoint;
+        b.start = b.checkpoint;
+        b.received = std::max(b.checkpoint, floor);
       }
       for (pb::ChangeEvent& c : *in->mutable_changes()) {
-        if (c.seq() <= b.received) continue;  // already received from an earlier upstream
+        // Already received from an earlier upstream, or at or before the start.
+        if (c.seq() <= b.received) continue;
         b.received = c.seq();
         b.changes.push_back(std::move(c));
       }
@@ -506,16 +533,6 @@ grpc::ServerWriteReactor<pb::SubscribeResponse>* MergedFeed::Impl::Subscribe(
   }
   auto st = std::make_shared<State>(this, first, options_.groups, -1);
   st->lease = std::move(lease);
-  if (first.start() == pb::START_POSITION_AFTER_SEQ ||
-      first.start() == pb::START_POSITION_EARLIEST ||
-      first.start() == pb::START_POSITION_UNSPECIFIED) {
-    const uint64_t after = first.start() == pb::START_POSITION_AFTER_SEQ ? first.after_seq() : 0;
-    for (GroupBuffer& b : st->groups) {
-      b.start_known = true;
-      b.checkpoint = after;
-      b.received = after;
-    }
-  }
   return Open(ctx, st);
 }
 
@@ -544,13 +561,8 @@ grpc::ServerWriteReactor<pb::SubscribeResponse>* MergedFeed::Impl::Open(
     states_[st.get()] = st;
   }
   if (metrics_ != nullptr) metrics_->AddSubscribers(1);
+  // Nothing is sent before every group's first upstream sent its opening message.
   for (uint32_t g = 0; g < st->groups.size(); g++) RequestConnect(st, g, 0);
-  Actions a;
-  {
-    std::lock_guard lock(st->mu);
-    st->PumpLocked(&a);  // EARLIEST / AFTER_SEQ: the opening checkpoint goes at once
-  }
-  st->Run(a);
   return stream;
 }
 
@@ -641,12 +653,9 @@ void MergedFeed::Impl::Connect() {
         std::lock_guard sl(st->mu);
         req = st->UpstreamRequest(p.group);
       }
-      auto* up = new Upstream(st, p.group, std::move(req));
-      if (!st->Started(p.group, up)) {
-        delete up;
-        continue;
-      }
-      up->Begin(stub.get());
+      auto up = std::make_shared<Upstream>(st, p.group, std::move(req));
+      if (!st->Started(p.group, up)) continue;
+      up->Begin(stub.get(), up);
       st->Begun(p.group);
       {
         std::lock_guard l(mu_);
