@@ -220,6 +220,7 @@ Status Cluster::StartNode(size_t i) {
   { std::ofstream(node.log_path, std::ios::app) << "==== rdb-fault: start " << node.name << "\n"; }
   node.pid = test::SpawnProcess(argv, node.log_path);
   node.paused = false;
+  node.restart_pending = false;
   if (node.pid < 0) return Status::IoError("fork failed");
   Register();
   return Status::OK();
@@ -227,6 +228,7 @@ Status Cluster::StartNode(size_t i) {
 
 void Cluster::KillNode(size_t i) {
   NodeInfo& node = nodes_[i];
+  node.restart_pending = false;  // down until its fault heals
   if (node.pid <= 0) return;
   kill(node.pid, SIGKILL);
   int status = 0;
@@ -382,21 +384,55 @@ Status Cluster::SelfTestPartition() {
   return Status::OK();
 }
 
-std::vector<std::string> Cluster::ReapUnexpectedExits() {
-  std::vector<std::string> out;
+std::vector<Cluster::Exit> Cluster::ReapUnexpectedExits() {
+  std::vector<Exit> out;
   for (size_t i = 0; i < nodes_.size(); i++) {
     NodeInfo& node = nodes_[i];
-    if (node.pid <= 0) continue;
+    if (node.pid <= 0) {
+      if (node.restart_pending && Clock::now() >= node.restart_at) {
+        node.restart_pending = false;
+        (void)StartNode(i);
+      }
+      continue;
+    }
     int status = 0;
     if (waitpid(node.pid, &status, WNOHANG) != node.pid) continue;
-    std::string how = WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status))
-                                          : "exit " + std::to_string(WEXITSTATUS(status));
-    out.push_back(node.name + " exited by itself (" + how + "); log tail:\n" + LogTail(i));
+    const bool exit1 = WIFEXITED(status) && WEXITSTATUS(status) == 1;
+    std::string last = LastRun(i);
+    if (exit1 && last.find("cannot start") == std::string::npos) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the last lines, if late
+      last = LastRun(i);
+    }
+    Exit e;
+    e.etcd_unreachable_at_start =
+        exit1 && last.find("cannot start: Unavailable: etcd") != std::string::npos;
+    const std::string how = WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status))
+                                                : "exit " + std::to_string(WEXITSTATUS(status));
+    e.message =
+        node.name + " exited by itself (" + how + "); its log since its last start:\n" + last;
+    out.push_back(std::move(e));
     node.pid = -1;
     node.paused = false;
     Register();
-    (void)StartNode(i);
+    node.restart_pending = true;
+    node.restart_at =
+        Clock::now() +
+        std::chrono::milliseconds(out.back().etcd_unreachable_at_start ? kRestartBackoffMs : 0);
   }
+  return out;
+}
+
+std::string Cluster::LastRun(size_t i, size_t bytes_max) const {
+  std::ifstream in(nodes_.at(i).log_path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  const size_t marker = text.rfind("==== rdb-fault: start");
+  if (marker != std::string::npos) text = text.substr(marker);
+  if (text.size() > bytes_max) text = "...\n" + text.substr(text.size() - bytes_max);
+  std::string out;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) out += "    " + line + "\n";
   return out;
 }
 

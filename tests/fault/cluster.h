@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -30,6 +31,8 @@ namespace rdb::fault {
 
 // Most nodes a cluster has (pids registered for the signal handler).
 inline constexpr int kNodesMax = 32;
+// How long a node that could not reach etcd at start stays down before it is started again.
+inline constexpr int kRestartBackoffMs = 300;
 
 struct ClusterOptions {
   uint32_t groups = 2;
@@ -49,6 +52,9 @@ struct NodeInfo {
   pid_t pid = -1;       // -1 while down
   bool paused = false;  // SIGSTOPped
   std::string data_dir, log_path;
+  // Set when it exited by itself: the harness restarts it (as a supervisor would) at restart_at.
+  bool restart_pending = false;
+  std::chrono::steady_clock::time_point restart_at;
 
   std::string address() const { return host + ":" + std::to_string(port); }
 };
@@ -83,9 +89,17 @@ class Cluster {
   // epoch, as each running node sees it (and, with caught_up, no member lags its leader 1).
   // False after timeout_ms, with what was last seen in *why.
   bool WaitWellFormed(int timeout_ms, bool caught_up, std::string* why = nullptr);
-  // Nodes that exited without being killed by the harness (a crash: a product bug); each is
-  // reported once, and restarted.
-  std::vector<std::string> ReapUnexpectedExits();
+  // A node that exited without being killed by the harness.
+  struct Exit {
+    // Exit status 1 with "cannot start: Unavailable: etcd ..." in its log: a node restarted while
+    // etcd was down or cut off from it exits (documented in docs/operations.md). Anything else
+    // is a crash, a product bug.
+    bool etcd_unreachable_at_start = false;
+    std::string message;  // name, status and the log of its last run
+  };
+  // Reaps nodes that exited by themselves (each reported once) and restarts them as a supervisor
+  // would: a crash at once, a start without etcd after kRestartBackoffMs. Call it often.
+  std::vector<Exit> ReapUnexpectedExits();
 
   size_t size() const { return nodes_.size(); }
   const NodeInfo& node(size_t i) const { return nodes_.at(i); }
@@ -96,6 +110,8 @@ class Cluster {
   const std::string& run_dir() const { return dir_.path(); }
   // The last `lines` lines of node i's log.
   std::string LogTail(size_t i, int lines = 40) const;
+  // Node i's log since its last start (at most bytes_max, the end kept), indented.
+  std::string LastRun(size_t i, size_t bytes_max = 8192) const;
   // For the signal-handling thread: SIGKILLs every live child (nodes and etcd), waits until they
   // are gone, and removes the run's temporary directories (the destructors will not run).
   static void KillAllChildren();

@@ -92,8 +92,46 @@ struct RunStats {
   int faults_total = 0;
   int rounds = 0;
   int slow_recoveries = 0;
-  std::vector<std::string> crashes;  // nodes that exited by themselves
+  std::vector<std::string> crashes;  // nodes that exited by themselves (not start_exits)
+  int start_exits = 0;               // exits at start with etcd unreachable (documented)
 };
+
+// Nodes that exited by themselves: a crash is a violation; a node that could not reach etcd at
+// start (documented) is counted and restarted after a backoff.
+void Reap(Cluster& cluster, RunStats& stats) {
+  for (Cluster::Exit& e : cluster.ReapUnexpectedExits()) {
+    if (g_interrupted.load()) return;
+    if (e.etcd_unreachable_at_start) {
+      stats.start_exits++;
+      Say("restart: " + e.message.substr(0, e.message.find(';')) +
+          ": etcd unreachable at start (documented); restarting");
+      continue;
+    }
+    Say("CRASH: " + e.message);
+    stats.crashes.push_back(std::move(e.message));
+  }
+}
+
+// WaitWellFormed, restarting nodes that exit meanwhile.
+bool WaitHealthy(Cluster& cluster, RunStats& stats, int timeout_ms, bool caught_up,
+                 std::string* why) {
+  const auto deadline = SteadyClock::now() + std::chrono::milliseconds(timeout_ms);
+  while (true) {
+    Reap(cluster, stats);
+    if (cluster.WaitWellFormed(0, caught_up, why)) return true;
+    if (SteadyClock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+// Sleeps, restarting nodes that exit meanwhile.
+void SleepWatching(Cluster& cluster, RunStats& stats, int ms) {
+  const auto until = SteadyClock::now() + std::chrono::milliseconds(ms);
+  while (SteadyClock::now() < until) {
+    Reap(cluster, stats);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
 
 // Runs one round: injects and heals its faults at their offsets, watching for crashed nodes.
 // A fault that names a role is resolved to a node when injected; its heal undoes exactly that.
@@ -114,11 +152,7 @@ Status RunRound(const Round& round, Cluster& cluster, RunStats& stats) {
   const auto t0 = SteadyClock::now();
   for (const Step& s : steps) {
     while (SteadyClock::now() < t0 + std::chrono::milliseconds(s.at_ms)) {
-      for (std::string& c : cluster.ReapUnexpectedExits()) {
-        if (g_interrupted.load()) break;
-        Say("CRASH: " + c);
-        stats.crashes.push_back(std::move(c));
-      }
+      Reap(cluster, stats);
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     Fault& f = faults[s.fault];
@@ -280,21 +314,21 @@ int Run(const Flags& flags) {
       return 2;
     }
     std::string why;
-    if (!cluster.WaitWellFormed(flags.recovery_timeout_ms, false, &why)) {
+    if (!WaitHealthy(cluster, stats, flags.recovery_timeout_ms, false, &why)) {
       stats.slow_recoveries++;
       Say("not recovered within " + std::to_string(flags.recovery_timeout_ms) + " ms: " + why);
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(round.gap_ms));
+    SleepWatching(cluster, stats, static_cast<int>(round.gap_ms));
   }
 
   Say("healing everything; stopping clients");
   st = cluster.HealAll();
   if (!st.ok()) Say("heal: " + st.ToString());
   workload.StopClients();
-  for (std::string& c : cluster.ReapUnexpectedExits()) stats.crashes.push_back(std::move(c));
+  Reap(cluster, stats);
   std::vector<Violation> extra;
   std::string why;
-  if (!cluster.WaitWellFormed(60000, true, &why)) {
+  if (!WaitHealthy(cluster, stats, 60000, true, &why)) {
     extra.push_back(
         {"converge", "", "cluster did not converge within 60 s after healing: " + why, ""});
   }
@@ -392,6 +426,7 @@ int Run(const Flags& flags) {
   j["faults_total"] = stats.faults_total;
   j["faults"] = stats.faults;
   j["slow_recoveries"] = stats.slow_recoveries;
+  j["exits_etcd_unreachable_at_start"] = stats.start_exits;
   j["lost"] = lost;
   j["violations"] = report.violations.size();
   j["checks"] = report.verdicts;
