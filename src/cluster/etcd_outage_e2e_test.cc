@@ -213,5 +213,28 @@ TEST_F(EtcdOutageTest, EtcdKilledUnderTwoGroupsRecoversEveryGroup) { Outage("t",
 // Away 0.5 s (+ about 0.5 s for etcd to start): about one lease TTL.
 TEST_F(EtcdOutageTest, EtcdKilledBrieflyWritesResume) { Outage("b", 1, true, 500); }
 
+// A node restarted while etcd is down waits for it (it used to exit with code 1 at once), and
+// joins its group again once etcd is back.
+TEST_F(EtcdOutageTest, ANodeRestartedDuringTheOutageWaitsForEtcd) {
+  StartCluster({"r0", "r1", "r2"}, 1);
+  ASSERT_EQ(S("r2").Stop(), 0);
+  etcd_.Kill();
+  Status started = Status::Unavailable("not started");
+  std::thread start([&] { started = S("r2").Start(30000); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // the node is retrying now
+  ASSERT_TRUE(etcd_.Start().ok()) << etcd_.log();
+  start.join();
+  ASSERT_TRUE(started.ok()) << started.ToString();
+  EXPECT_NE(S("r2").log().find("etcd is not reachable yet"), std::string::npos) << S("r2").log();
+  std::vector<pb::Member> ms;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        ms = Members(S("r0").address());
+        return ms.size() == 3 && WellFormed(ms, 1, 3);
+      },
+      15000))
+      << Describe(ms);
+}
+
 }  // namespace
 }  // namespace rdb::test

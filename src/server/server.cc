@@ -9,6 +9,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -16,6 +17,7 @@
 
 #include "cluster/cluster_node.h"
 #include "cluster/membership.h"
+#include "cluster/node_id_file.h"
 #include "cluster/replication_service.h"
 #include "cluster/sequencer.h"
 #include "engine/engine.h"
@@ -54,6 +56,15 @@ std::vector<Sample> EngineSamples(Engine* engine) {
 }
 
 // Joins the cluster (shape, node id, registration, election); see cluster/membership.h.
+// A node restarting with its id in its data directory waits this long for etcd at start, retrying
+// (etcd restarting, or the node restarted during an outage); SIGTERM/SIGINT end the wait. A new
+// node fails at once: a join interrupted half-way could leave a claimed slot unused.
+constexpr int64_t kEtcdStartWaitMs = 60000;
+constexpr int64_t kEtcdStartBackoffMaxMs = 2000;
+
+// The message of the status StartMembership returns when a signal ended its wait for etcd.
+constexpr char kStoppedWhileWaiting[] = "stopped by a signal while waiting for etcd";
+
 rdb::Status StartMembership(const ServerConfig& config, Engine* engine,
                             std::unique_ptr<cluster::Membership>* out) {
   cluster::MembershipOptions mo;
@@ -68,8 +79,36 @@ rdb::Status StartMembership(const ServerConfig& config, Engine* engine,
   mo.defer_campaign_when_new = true;
   spdlog::info("joining cluster {} via etcd {} as node {} ({})", config.dbname, config.etcd,
                mo.node, mo.address);
-  RDB_ASSIGN_OR_RETURN(*out, cluster::Membership::Start(std::move(mo)));
-  return rdb::Status::OK();
+  auto identity = cluster::ReadNodeIdentity(mo.env, mo.data_dir);
+  const bool rejoining = identity.ok() && identity->has_value();
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(kEtcdStartWaitMs);
+  int64_t backoff_ms = 100;
+  for (;;) {
+    auto started = cluster::Membership::Start(mo);
+    if (started.ok()) {
+      *out = std::move(started).value();
+      return rdb::Status::OK();
+    }
+    if (started.status().code() != Code::kUnavailable || !rejoining ||
+        std::chrono::steady_clock::now() >= deadline) {
+      return started.status();
+    }
+    spdlog::warn(
+        "etcd is not reachable yet ({}); retrying in {} ms (a restarting node waits up to "
+        "{} s)",
+        started.status().message(), backoff_ms, kEtcdStartWaitMs / 1000);
+    // The shutdown signals are blocked in every thread (ServerMain): take one here, or sleep.
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    timespec pause{backoff_ms / 1000, (backoff_ms % 1000) * 1000000};
+    if (sigtimedwait(&stop, nullptr, &pause) > 0) {
+      return rdb::Status::Aborted(kStoppedWhileWaiting);
+    }
+    backoff_ms = std::min(backoff_ms * 2, kEtcdStartBackoffMaxMs);
+  }
 }
 
 }  // namespace
@@ -288,6 +327,11 @@ int ServerMain(int argc, char** argv) {
   auto started = Server::Start(config);
   if (!started.ok()) {
     const rdb::Status& st = started.status();
+    if (st.code() == Code::kAborted && st.message() == kStoppedWhileWaiting) {
+      spdlog::info("stopped before starting: {}", st.message());
+      spdlog::shutdown();
+      return 0;
+    }
     if (st.code() == Code::kAlreadyExists) {
       spdlog::error("cannot start: {} (another rdb-server uses this data directory; stop it first)",
                     st.message());
