@@ -147,9 +147,13 @@ bool Watcher::RunStream(size_t index) {
       if (resp.events_size() == 0) continue;  // progress notification
       events.clear();
       for (const auto& e : resp.events()) events.push_back(FromProto(e));
+      {
+        // Before the callback: whoever it wakes sees next_revision() past what it delivered (a
+        // resume happens on this thread, after the callback, so nothing is skipped).
+        absl::MutexLock lock(&mu_);
+        next_revision_ = events.back().kv.mod_revision + 1;
+      }
       on_events_(events);
-      absl::MutexLock lock(&mu_);
-      next_revision_ = events.back().kv.mod_revision + 1;
     }
   }
   ctx.TryCancel();
