@@ -314,8 +314,11 @@ class FeedRecorder {
     return problems_;
   }
   // Waits until a change with seq >= seq (or a checkpoint at or past it) arrived.
+  // False at once if the stream ends first.
   bool WaitPast(uint64_t seq, int timeout_ms) {
-    return WaitFor([&] { return last_seq() >= seq || checkpoint() >= seq; }, timeout_ms, 5);
+    auto reached = [&] { return last_seq() >= seq || checkpoint() >= seq; };
+    WaitFor([&] { return reached() || ended(); }, timeout_ms, 5);
+    return reached();
   }
 
  private:
