@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -366,6 +368,175 @@ Status Client::Run(bool retryable, const std::string* key, Attempt&& attempt) {
     std::this_thread::sleep_until(wake);
     backoff_ms = std::min(backoff_ms * 2, kRetryBackoffMaxMs);
   }
+}
+
+namespace {
+
+// Client side of one AppendStream: one write and one read in flight at a time (gRPC's rule); the
+// read loop runs until the server ends the stream.
+class AppendStreamImpl final
+    : public AppendStream,
+      public grpc::ClientBidiReactor<pb::AppendStreamRequest, pb::AppendStreamResponse> {
+ public:
+  AppendStreamImpl(pb::EventStore::Stub* stub, std::string address)
+      : address_(std::move(address)) {
+    stub->async()->AppendStream(&ctx_, this);
+    StartRead(&resp_);
+    StartCall();
+  }
+
+  ~AppendStreamImpl() override { (void)Close(0); }
+
+  void Send(const StreamAppend& append, Done done) override {
+    Status refusal;
+    bool write = false;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (ended_ || closing_) {
+        refusal = Status::Unavailable("append stream to " + address_ + " has ended");
+      } else if (pending_.size() >= kAppendStreamPendingMax) {
+        refusal = Status::ResourceExhausted("append stream has " +
+                                            std::to_string(kAppendStreamPendingMax) +
+                                            " appends pending (kAppendStreamPendingMax)");
+      } else {
+        const uint64_t id = ++last_id_;
+        pending_.emplace(id, std::move(done));
+        pb::AppendStreamRequest req;
+        req.set_request_id(id);
+        pb::AppendRequest* a = req.mutable_append();
+        a->set_key(append.key);
+        for (const auto& e : append.events) {
+          auto* ev = a->add_events();
+          ev->set_payload(e.payload);
+          ev->set_event_type(e.event_type);
+        }
+        SetExpected(append.expected, a->mutable_expected_version());
+        a->set_idempotency_id(append.idempotency_id);
+        if (writing_) {
+          queue_.push_back(std::move(req));
+        } else {
+          writing_ = write = true;
+          req_ = std::move(req);
+        }
+      }
+    }
+    if (!refusal.ok()) return done(refusal);
+    if (write) StartWrite(&req_);
+  }
+
+  Status Close(double timeout_seconds) override {
+    bool half_close = false;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (!closing_) {
+        closing_ = true;
+        half_close = !writing_ && !ended_;
+        if (half_close) writes_done_ = true;
+      }
+    }
+    if (half_close) StartWritesDone();
+    std::unique_lock<std::mutex> l(mu_);
+    auto finished = [this] { return done_; };
+    if (timeout_seconds > 0) {
+      if (!cv_.wait_for(l, std::chrono::duration<double>(timeout_seconds), finished)) {
+        l.unlock();
+        ctx_.TryCancel();
+        l.lock();
+      }
+    }
+    cv_.wait(l, finished);
+    return final_;
+  }
+
+  void OnWriteDone(bool ok) override {
+    bool write = false, half_close = false;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (ok && !queue_.empty()) {
+        req_ = std::move(queue_.front());
+        queue_.pop_front();
+        write = true;
+      } else {
+        queue_.clear();  // a failed write: the stream is broken; OnDone fails what is pending
+        writing_ = false;
+        if (closing_ && !writes_done_ && ok) half_close = writes_done_ = true;
+      }
+    }
+    if (write) StartWrite(&req_);
+    if (half_close) StartWritesDone();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      std::lock_guard<std::mutex> l(mu_);
+      ended_ = true;
+      return;
+    }
+    std::vector<std::pair<Done, Result<AppendReply>>> ready;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      for (const pb::AppendAck& ack : resp_.acks()) {
+        auto it = pending_.find(ack.request_id());
+        if (it == pending_.end()) continue;  // not ours: ignore (a server bug would show here)
+        ready.emplace_back(std::move(it->second), FromAck(ack));
+        pending_.erase(it);
+      }
+    }
+    StartRead(&resp_);
+    for (auto& [done, result] : ready) done(std::move(result));
+  }
+
+  void OnDone(const grpc::Status& s) override {
+    std::map<uint64_t, Done> failed;
+    Status final_status = FromGrpc(s, ctx_, address_, 0);
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      ended_ = true;
+      failed.swap(pending_);
+    }
+    Status lost = Status::Unavailable(
+        "append stream to " + address_ + " ended before this append was acknowledged (" +
+        (s.ok() ? std::string("closed") : final_status.message()) + "); its outcome is unknown");
+    for (auto& [id, done] : failed) done(lost);
+    std::lock_guard<std::mutex> l(mu_);
+    done_ = true;
+    final_ = final_status;
+    cv_.notify_all();
+  }
+
+ private:
+  Result<AppendReply> FromAck(const pb::AppendAck& ack) const {
+    if (ack.code() == 0) {
+      const pb::AppendResponse& r = ack.result();
+      return AppendReply{r.first_seq(), r.last_seq(), r.first_version(), r.last_version(),
+                         r.deduplicated()};
+    }
+    Status st(FromGrpcCode(static_cast<grpc::StatusCode>(ack.code())), ack.message());
+    if (ack.has_actual_version()) st.WithActualVersion(ack.actual_version());
+    return st;
+  }
+
+  const std::string address_;
+  grpc::ClientContext ctx_;
+  pb::AppendStreamRequest req_;    // the write in progress
+  pb::AppendStreamResponse resp_;  // the read in progress
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<pb::AppendStreamRequest> queue_;  // waiting for the write in progress
+  std::map<uint64_t, Done> pending_;           // sent, not acknowledged, by request id
+  uint64_t last_id_ = 0;
+  bool writing_ = false;
+  bool closing_ = false;
+  bool writes_done_ = false;
+  bool ended_ = false;  // the read loop ended: no ack is coming
+  bool done_ = false;   // OnDone ran
+  Status final_;
+};
+
+}  // namespace
+
+std::unique_ptr<AppendStream> Client::OpenAppendStream() {
+  return std::make_unique<AppendStreamImpl>(stub_->stub.get(), address_);
 }
 
 Result<AppendReply> Client::Append(const std::string& key, const std::vector<EventInput>& events,

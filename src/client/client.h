@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -189,6 +190,39 @@ struct GroupInfo {
   uint64_t updated_ms = 0;
 };
 
+// One append of an AppendStream: what Client::Append takes.
+struct StreamAppend {
+  std::string key;
+  std::vector<EventInput> events;
+  Expected expected = Expected::Any();
+  std::string idempotency_id;
+};
+
+// Appends sent but not yet acknowledged on one AppendStream (the client's bound; the server reads
+// ahead at most 256 of them and holds the rest back with flow control).
+inline constexpr size_t kAppendStreamPendingMax = 4096;
+
+// A pipelined append stream (EventStore.AppendStream), for high rates of small appends: Send()
+// queues an append and returns at once; its done callback runs once, on a gRPC thread, with that
+// append's own outcome — what Client::Append would return (an expected-version conflict is
+// kFailedPrecondition with actual_version() set). Appends in flight together may be applied in
+// any order. Nothing is retried: if the stream breaks, every unacknowledged append fails with
+// kUnavailable and its outcome is unknown (send it again, with the same idempotency id, on a new
+// stream). There is no per-append deadline: Close() bounds the wait. Thread-safe; done callbacks
+// may call Send(). The stream goes to the client's given server (a cluster node forwards appends
+// for other groups).
+class AppendStream {
+ public:
+  using Done = std::function<void(Result<AppendReply>)>;
+  virtual ~AppendStream() = default;  // Close(0) if not closed
+  // Queues one append. done runs with kResourceExhausted at once when kAppendStreamPendingMax
+  // appends are pending, and with kUnavailable once the stream has ended.
+  virtual void Send(const StreamAppend& append, Done done) = 0;
+  // Half-closes and waits, up to timeout_seconds (0 = no limit), for every pending done to run,
+  // then cancels the rest (they fail with kUnavailable). Returns the stream's final status.
+  virtual Status Close(double timeout_seconds = 0) = 0;
+};
+
 class Client {
  public:
   // Creates a client for "HOST:PORT". Does not wait for the connection: the first call does.
@@ -214,6 +248,9 @@ class Client {
   Result<ServerStatus> GetStatus();
   // Every live node, sorted by group then id.
   Result<std::vector<Member>> ListMembers();
+
+  // Opens an AppendStream to the given server (no deadline; see AppendStream).
+  std::unique_ptr<AppendStream> OpenAppendStream();
 
   // Opens a Subscribe stream (no deadline: it lasts until cancelled or the server ends it). The
   // server's errors (e.g. a busy group) arrive from the first Next().

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <set>
 #include <utility>
 
@@ -103,7 +104,7 @@ void Forwarder::RequestRefreshLocked() {
 }
 
 void Forwarder::Forward(uint32_t group, grpc::CallbackServerContext* caller, Start start,
-                        Done done) {
+                        Done done, std::optional<uint64_t>* actual_version) {
   std::string address;
   grpc::Status refusal;
   {
@@ -119,7 +120,8 @@ void Forwarder::Forward(uint32_t group, grpc::CallbackServerContext* caller, Sta
                              "too many requests waiting for the cluster's leaders (" +
                                  std::to_string(options_.waiting_max) + "); retry with backoff");
     } else {
-      waiting_.push_back(Waiting{group, caller, std::move(start), std::move(done)});
+      waiting_.push_back(
+          Waiting{group, caller, std::move(start), std::move(done), actual_version});
       RequestRefreshLocked();
       return;
     }
@@ -128,11 +130,12 @@ void Forwarder::Forward(uint32_t group, grpc::CallbackServerContext* caller, Sta
     done(refusal);
     return;
   }
-  Dispatch(group, address, caller, start, std::move(done));
+  Dispatch(group, address, caller, start, std::move(done), actual_version);
 }
 
 void Forwarder::Dispatch(uint32_t group, const std::string& address,
-                         grpc::CallbackServerContext* caller, const Start& start, Done done) {
+                         grpc::CallbackServerContext* caller, const Start& start, Done done,
+                         std::optional<uint64_t>* actual_version) {
   std::shared_ptr<Peer> peer;
   {
     absl::MutexLock l(&mu_);
@@ -154,12 +157,16 @@ void Forwarder::Dispatch(uint32_t group, const std::string& address,
   state->ctx->set_deadline(std::chrono::system_clock::now() +
                            std::chrono::milliseconds(options_.deadline_max_ms));
   start(state->peer->stub.get(), state->ctx.get(),
-        [this, state, group, address, caller](grpc::Status status) {
+        [this, state, group, address, caller, actual_version](grpc::Status status) {
           const auto& trailers = state->ctx->GetServerTrailingMetadata();
           auto it = trailers.find(kActualVersionMetadataKey);
           if (it != trailers.end()) {
-            caller->AddTrailingMetadata(kActualVersionMetadataKey,
-                                        std::string(it->second.data(), it->second.size()));
+            std::string v(it->second.data(), it->second.size());
+            if (actual_version != nullptr) {
+              *actual_version = std::strtoull(v.c_str(), nullptr, 10);
+            } else {
+              caller->AddTrailingMetadata(kActualVersionMetadataKey, v);
+            }
           }
           Done finish = std::move(state->done);
           delete state;
@@ -240,7 +247,7 @@ void Forwarder::Run() {
       waiting_.clear();
     }
     for (auto& [w, address] : ready)
-      Dispatch(w.group, address, w.caller, w.start, std::move(w.done));
+      Dispatch(w.group, address, w.caller, w.start, std::move(w.done), w.actual_version);
     for (auto& [w, why] : failed) w.done(grpc::Status(grpc::StatusCode::UNAVAILABLE, why));
   }
 }
@@ -248,13 +255,14 @@ void Forwarder::Run() {
 // --- the methods ---
 
 void Forwarder::Append(uint32_t group, grpc::CallbackServerContext* caller,
-                       const pb::AppendRequest* req, pb::AppendResponse* resp, Done done) {
+                       const pb::AppendRequest* req, pb::AppendResponse* resp, Done done,
+                       std::optional<uint64_t>* actual_version) {
   Forward(
       group, caller,
       [req, resp](Stub* stub, grpc::ClientContext* ctx, std::function<void(grpc::Status)> cb) {
         stub->async()->Append(ctx, req, resp, std::move(cb));
       },
-      std::move(done));
+      std::move(done), actual_version);
 }
 
 void Forwarder::Delete(uint32_t group, grpc::CallbackServerContext* caller,

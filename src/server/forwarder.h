@@ -27,6 +27,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -83,10 +84,12 @@ class Forwarder {
   void Stop();
 
   // Forward the request to leader 1 of group. caller, req and resp must stay valid until done
-  // runs (they belong to the caller's server call, which done finishes).
+  // runs (they belong to the caller's server call, which done finishes). An expected-version
+  // conflict's actual version goes to caller's trailing metadata, or, when actual_version is set
+  // (an AppendStream's ack carries it, and a stream's trailers are not per request), there.
   void Append(uint32_t group, grpc::CallbackServerContext* caller,
               const ::rdeebee::v1::AppendRequest* req, ::rdeebee::v1::AppendResponse* resp,
-              Done done);
+              Done done, std::optional<uint64_t>* actual_version = nullptr);
   void Delete(uint32_t group, grpc::CallbackServerContext* caller,
               const ::rdeebee::v1::DeleteRequest* req, ::rdeebee::v1::DeleteResponse* resp,
               Done done);
@@ -128,11 +131,13 @@ class Forwarder {
     grpc::CallbackServerContext* caller;
     Start start;
     Done done;
+    std::optional<uint64_t>* actual_version;
   };
 
-  void Forward(uint32_t group, grpc::CallbackServerContext* caller, Start start, Done done);
+  void Forward(uint32_t group, grpc::CallbackServerContext* caller, Start start, Done done,
+               std::optional<uint64_t>* actual_version = nullptr);
   void Dispatch(uint32_t group, const std::string& address, grpc::CallbackServerContext* caller,
-                const Start& start, Done done);
+                const Start& start, Done done, std::optional<uint64_t>* actual_version);
   // Drops group's leader after an UNAVAILABLE from address, so the next call refreshes first.
   void Completed(uint32_t group, const std::string& address, const grpc::Status& status);
   void RequestRefreshLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -40,6 +40,8 @@ const char* MethodName(Method m) {
       return "CommitGroupPosition";
     case Method::kListGroups:
       return "ListGroups";
+    case Method::kAppendStream:
+      return "AppendStream";
     case Method::kDeleteGroup:
       return "DeleteGroup";
     case Method::kCount:

@@ -27,6 +27,7 @@ enum class Method : uint8_t {
   kCommitGroupPosition,
   kListGroups,
   kDeleteGroup,
+  kAppendStream,  // observed per request on the stream (AppendStreamRequest), not per stream
   kCount
 };
 const char* MethodName(Method m);

@@ -31,6 +31,14 @@ void ToProto(const Event& e, pb::Event* out) {
   out->set_idempotency_id(e.idempotency_id);
 }
 
+void FillAppendResponse(const AppendResult& r, pb::AppendResponse* resp) {
+  resp->set_first_seq(r.first_seq);
+  resp->set_last_seq(r.last_seq);
+  resp->set_first_version(r.first_version);
+  resp->set_last_version(r.last_version);
+  resp->set_deduplicated(r.deduplicated);
+}
+
 }  // namespace
 
 EventStoreService::EventStoreService(Engine* engine, Metrics* metrics, CdcService* cdc,
@@ -91,16 +99,12 @@ grpc::ServerWriteReactor<pb::SubscribeResponse>* EventStoreService::Subscribe(
   return merged_->Subscribe(ctx, *req, std::move(claim->lease), claim->position);
 }
 
-// One unary call's bookkeeping: the in-flight slot, admission, the status mapping, metrics and
-// logging. Finish() ends the call exactly once, from whichever thread has the outcome.
-class EventStoreService::Call {
+// One request's bookkeeping: the in-flight slot, admission, metrics and logging. End() frees the
+// slot exactly once, from whichever thread has the outcome. Copyable: it travels with the request.
+class EventStoreService::Slot {
  public:
-  Call(EventStoreService* svc, Method method, grpc::CallbackServerContext* ctx)
-      : svc_(svc),
-        method_(method),
-        ctx_(ctx),
-        reactor_(ctx->DefaultReactor()),
-        start_(NowMicros()) {
+  Slot(EventStoreService* svc, Method method, grpc::CallbackServerContext* ctx)
+      : svc_(svc), method_(method), ctx_(ctx), start_(NowMicros()) {
     uint32_t now_in_flight = svc_->in_flight_.fetch_add(1) + 1;
     svc_->metrics_->AddInFlight(1);
     if (svc_->draining_.load()) {
@@ -116,18 +120,10 @@ class EventStoreService::Call {
     }
   }
 
-  // False when the call was refused (and already finished): do not run it.
-  bool Admitted() {
-    if (refusal_.ok()) return true;
-    FinishGrpc(refusal_);
-    return false;
-  }
+  // Not OK: refuse the request with it (and End it).
+  const grpc::Status& refusal() const { return refusal_; }
 
-  grpc::ServerUnaryReactor* reactor() const { return reactor_; }
-
-  void Finish(const rdb::Status& s) { FinishGrpc(ToGrpcStatus(s, ctx_)); }
-  // A status that is already mapped (a forwarded call's, verbatim).
-  void FinishGrpc(const grpc::Status& result) {
+  void End(const grpc::Status& result) const {
     svc_->in_flight_.fetch_sub(1);
     svc_->metrics_->AddInFlight(-1);
     const uint64_t elapsed = NowMicros() - start_;
@@ -144,16 +140,42 @@ class EventStoreService::Call {
     } else if (spdlog::should_log(spdlog::level::trace)) {
       spdlog::trace("{} from {}: OK in {} us", MethodName(method_), ctx_->peer(), elapsed);
     }
+  }
+
+ private:
+  EventStoreService* svc_;
+  Method method_;
+  grpc::CallbackServerContext* ctx_;
+  uint64_t start_;
+  grpc::Status refusal_;
+};
+
+// One unary call: its Slot and its reactor. Finish() ends the call exactly once.
+class EventStoreService::Call {
+ public:
+  Call(EventStoreService* svc, Method method, grpc::CallbackServerContext* ctx)
+      : slot_(svc, method, ctx), ctx_(ctx), reactor_(ctx->DefaultReactor()) {}
+
+  // False when the call was refused (and already finished): do not run it.
+  bool Admitted() {
+    if (slot_.refusal().ok()) return true;
+    FinishGrpc(slot_.refusal());
+    return false;
+  }
+
+  grpc::ServerUnaryReactor* reactor() const { return reactor_; }
+
+  void Finish(const rdb::Status& s) { FinishGrpc(ToGrpcStatus(s, ctx_)); }
+  // A status that is already mapped (a forwarded call's, verbatim).
+  void FinishGrpc(const grpc::Status& result) {
+    slot_.End(result);
     reactor_->Finish(result);
   }
 
  private:
-  EventStoreService* const svc_;
-  const Method method_;
+  const Slot slot_;
   grpc::CallbackServerContext* const ctx_;
   grpc::ServerUnaryReactor* const reactor_;
-  const uint64_t start_;
-  grpc::Status refusal_;
 };
 
 template <typename Fn>
@@ -228,18 +250,30 @@ grpc::ServerUnaryReactor* EventStoreService::RoutedRead(Method method,
   return reactor;
 }
 
+Result<AppendRequest> EventStoreService::ToEngineAppend(const pb::AppendRequest& req) const {
+  RDB_RETURN_IF_ERROR(ValidateAppend(req, options_.payload_bytes_max));
+  RDB_ASSIGN_OR_RETURN(ExpectedVersion expected,
+                       ConvertExpected(req.expected_version(), req.has_expected_version()));
+  AppendRequest a;
+  a.key = req.key();
+  a.expected = expected;
+  a.idempotency_id = req.idempotency_id();
+  a.events.reserve(req.events_size());
+  for (const auto& e : req.events()) {
+    a.events.push_back(EventData{EventKind::kPut, e.event_type(), e.payload()});
+  }
+  return a;
+}
+
 grpc::ServerUnaryReactor* EventStoreService::Append(grpc::CallbackServerContext* ctx,
                                                     const pb::AppendRequest* req,
                                                     pb::AppendResponse* resp) {
   auto call = std::make_shared<Call>(this, Method::kAppend, ctx);
   grpc::ServerUnaryReactor* reactor = call->reactor();
   if (!call->Admitted()) return reactor;
-  rdb::Status valid = ValidateAppend(*req, options_.payload_bytes_max);
-  Result<ExpectedVersion> expected =
-      valid.ok() ? ConvertExpected(req->expected_version(), req->has_expected_version())
-                 : Result<ExpectedVersion>(valid);
-  if (!expected.ok()) {
-    call->Finish(expected.status());
+  Result<AppendRequest> a = ToEngineAppend(*req);
+  if (!a.ok()) {
+    call->Finish(a.status());
     return reactor;
   }
   if (Routed(call, *ctx, req->key(), [&](uint32_t group, Forwarder::Done done) {
@@ -247,26 +281,213 @@ grpc::ServerUnaryReactor* EventStoreService::Append(grpc::CallbackServerContext*
       })) {
     return reactor;
   }
-  AppendRequest a;
-  a.key = req->key();
-  a.expected = *expected;
-  a.idempotency_id = req->idempotency_id();
-  a.events.reserve(req->events_size());
-  for (const auto& e : req->events()) {
-    a.events.push_back(EventData{EventKind::kPut, e.event_type(), e.payload()});
-  }
   // The response and the call outlive this function: the commit leader finishes them.
-  engine_->AppendAsync(std::move(a), [call, resp](Result<AppendResult> r) {
-    if (r.ok()) {
-      resp->set_first_seq(r->first_seq);
-      resp->set_last_seq(r->last_seq);
-      resp->set_first_version(r->first_version);
-      resp->set_last_version(r->last_version);
-      resp->set_deduplicated(r->deduplicated);
-    }
+  engine_->AppendAsync(std::move(*a), [call, resp](Result<AppendResult> r) {
+    if (r.ok()) FillAppendResponse(*r, resp);
     call->Finish(r.status());
   });
   return reactor;
+}
+
+// One AppendStream. Reads a request, submits it (the engine, or the key's leader 1 through the
+// Forwarder) and reads the next, up to kAppendStreamInFlightMax unacknowledged. Acks are queued as
+// requests finish and written one response at a time, each response carrying every ack queued
+// while the previous one was being written. Finishes once reading has ended (half-close, cancel
+// or a drain) and no request is in flight and no ack is waiting: the reactor is deleted in OnDone,
+// so no engine or forwarder callback can outlive it.
+class EventStoreService::AppendStreamReactor final
+    : public grpc::ServerBidiReactor<pb::AppendStreamRequest, pb::AppendStreamResponse> {
+ public:
+  AppendStreamReactor(EventStoreService* svc, grpc::CallbackServerContext* ctx)
+      : svc_(svc), ctx_(ctx) {
+    {
+      absl::MutexLock l(&svc_->streams_mu_);
+      svc_->streams_.insert(this);
+    }
+    StartRead(&req_);
+    if (svc_->draining_.load()) Drain();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      {
+        absl::MutexLock l(&mu_);
+        read_ended_ = true;
+      }
+      MaybeFinish();
+      return;
+    }
+    Serve(req_);
+    bool more = false;
+    {
+      absl::MutexLock l(&mu_);
+      if (draining_) {
+        read_ended_ = true;
+      } else if (in_flight_ < kAppendStreamInFlightMax) {
+        more = true;
+      } else {
+        read_paused_ = true;
+      }
+    }
+    if (more) {
+      StartRead(&req_);
+    } else {
+      MaybeFinish();
+    }
+  }
+
+  void OnWriteDone(bool ok) override {
+    bool more = false;
+    {
+      absl::MutexLock l(&mu_);
+      if (!ok) {
+        client_gone_ = true;  // acks have nowhere to go; the requests still complete
+        next_.Clear();
+      }
+      if (next_.acks_size() > 0) {
+        resp_.Swap(&next_);
+        next_.Clear();
+        more = true;
+      } else {
+        writing_ = false;
+      }
+    }
+    if (more) {
+      StartWrite(&resp_);
+    } else {
+      MaybeFinish();
+    }
+  }
+
+  void OnDone() override {
+    {
+      absl::MutexLock l(&svc_->streams_mu_);
+      svc_->streams_.erase(this);
+    }
+    delete this;
+  }
+
+  // The server is draining: stop reading new requests; end after the accepted ones are acked.
+  void Drain() {
+    {
+      absl::MutexLock l(&mu_);
+      draining_ = true;
+    }
+    MaybeFinish();
+  }
+
+ private:
+  void Serve(const pb::AppendStreamRequest& r) {
+    {
+      absl::MutexLock l(&mu_);
+      in_flight_++;
+    }
+    const uint64_t id = r.request_id();
+    Slot slot(svc_, Method::kAppendStream, ctx_);
+    if (!slot.refusal().ok()) return Ack(id, slot, slot.refusal(), std::nullopt, nullptr);
+    Result<AppendRequest> a = svc_->ToEngineAppend(r.append());
+    if (!a.ok()) return AckStatus(id, slot, a.status(), nullptr);
+    Route route = svc_->RouteOf(r.append().key(), *ctx_);
+    if (!route.local) {
+      if (!route.refusal.ok()) return AckStatus(id, slot, route.refusal, nullptr);
+      struct Forwarded {
+        pb::AppendRequest req;
+        pb::AppendResponse resp;
+        std::optional<uint64_t> actual_version;
+      };
+      auto f = std::make_shared<Forwarded>();
+      f->req = r.append();
+      svc_->forwarder_->Append(
+          route.group, ctx_, &f->req, &f->resp,
+          [this, id, slot, f](const grpc::Status& s) {
+            Ack(id, slot, s, f->actual_version, s.ok() ? &f->resp : nullptr);
+          },
+          &f->actual_version);
+      return;
+    }
+    svc_->engine_->AppendAsync(std::move(*a), [this, id, slot](Result<AppendResult> result) {
+      if (!result.ok()) return AckStatus(id, slot, result.status(), nullptr);
+      pb::AppendResponse resp;
+      FillAppendResponse(*result, &resp);
+      Ack(id, slot, grpc::Status::OK, std::nullopt, &resp);
+    });
+  }
+
+  void AckStatus(uint64_t id, const Slot& slot, const rdb::Status& s,
+                 const pb::AppendResponse* result) {
+    Ack(id, slot, ToGrpcStatus(s, nullptr), s.actual_version(), result);
+  }
+
+  void Ack(uint64_t id, const Slot& slot, const grpc::Status& s,
+           std::optional<uint64_t> actual_version, const pb::AppendResponse* result) {
+    slot.End(s);
+    bool write = false, read = false;
+    {
+      absl::MutexLock l(&mu_);
+      in_flight_--;
+      if (!client_gone_ && !finished_) {
+        pb::AppendAck* ack = next_.add_acks();
+        ack->set_request_id(id);
+        ack->set_code(static_cast<int32_t>(s.error_code()));
+        ack->set_message(s.error_message());
+        if (actual_version) ack->set_actual_version(*actual_version);
+        if (result != nullptr) *ack->mutable_result() = *result;
+        if (!writing_) {
+          writing_ = write = true;
+          resp_.Swap(&next_);
+          next_.Clear();
+        }
+      }
+      if (read_paused_ && !draining_ && in_flight_ < kAppendStreamInFlightMax) {
+        read_paused_ = false;
+        read = true;
+      }
+    }
+    if (write) StartWrite(&resp_);
+    if (read) StartRead(&req_);
+    if (!write && !read) MaybeFinish();
+  }
+
+  void MaybeFinish() {
+    grpc::Status status;
+    {
+      absl::MutexLock l(&mu_);
+      if (finished_ || in_flight_ > 0 || writing_ || next_.acks_size() > 0) return;
+      // Draining, with nothing in flight: finishing ends an outstanding read.
+      if (!read_ended_ && !draining_) return;
+      finished_ = true;
+      status = draining_ ? grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                        "server is shutting down; reconnect to another server or "
+                                        "retry")
+                         : grpc::Status::OK;
+    }
+    Finish(status);
+  }
+
+  EventStoreService* const svc_;
+  grpc::CallbackServerContext* const ctx_;
+  pb::AppendStreamRequest req_;  // the read in progress (gRPC allows one)
+  pb::AppendStreamResponse resp_;  // the write in progress (gRPC allows one)
+  absl::Mutex mu_;
+  pb::AppendStreamResponse next_ ABSL_GUARDED_BY(mu_);  // acks waiting for the next write
+  uint32_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;         // submitted, not yet acked
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool read_paused_ ABSL_GUARDED_BY(mu_) = false;  // at the in-flight limit
+  bool read_ended_ ABSL_GUARDED_BY(mu_) = false;   // half-close, cancel or drain
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  bool client_gone_ ABSL_GUARDED_BY(mu_) = false;  // a write failed
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+grpc::ServerBidiReactor<pb::AppendStreamRequest, pb::AppendStreamResponse>*
+EventStoreService::AppendStream(grpc::CallbackServerContext* ctx) {
+  return new AppendStreamReactor(this, ctx);
+}
+
+void EventStoreService::StartDraining() {
+  draining_.store(true);
+  absl::MutexLock l(&streams_mu_);
+  for (AppendStreamReactor* s : streams_) s->Drain();
 }
 
 grpc::ServerUnaryReactor* EventStoreService::Delete(grpc::CallbackServerContext* ctx,

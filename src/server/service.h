@@ -26,9 +26,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 
+#include <absl/base/thread_annotations.h>
+#include <absl/synchronization/mutex.h>
 #include "cluster/membership.h"
 #include "engine/engine.h"
 #include "rdeebee/v1/rdeebee.grpc.pb.h"
@@ -40,6 +43,10 @@
 #include "server/validation.h"
 
 namespace rdb::server {
+
+// Unacknowledged requests one AppendStream may have; the server stops reading the stream at this
+// many until acks go out (gRPC flow control then holds the client back).
+inline constexpr uint32_t kAppendStreamInFlightMax = 256;
 
 struct ServiceOptions {
   size_t payload_bytes_max = kPayloadBytesMaxDefault;
@@ -66,13 +73,18 @@ class EventStoreService final : public ::rdeebee::v1::EventStore::CallbackServic
   EventStoreService(Engine* engine, Metrics* metrics, CdcService* cdc, ServiceOptions options);
   ~EventStoreService() override;  // stops the forwarder (waits for forwarded calls)
 
-  // New requests get UNAVAILABLE from now on (graceful shutdown).
-  void StartDraining() { draining_.store(true); }
+  // New requests get UNAVAILABLE from now on (graceful shutdown); append streams end once their
+  // accepted requests are acknowledged.
+  void StartDraining();
   uint32_t in_flight() const { return in_flight_.load(); }
 
   grpc::ServerUnaryReactor* Append(grpc::CallbackServerContext* ctx,
                                    const ::rdeebee::v1::AppendRequest* req,
                                    ::rdeebee::v1::AppendResponse* resp) override;
+  // Each request is an Append, admitted, validated, routed and acknowledged on its own; the server
+  // reads ahead up to kAppendStreamInFlightMax unacknowledged requests per stream.
+  grpc::ServerBidiReactor<::rdeebee::v1::AppendStreamRequest, ::rdeebee::v1::AppendStreamResponse>*
+  AppendStream(grpc::CallbackServerContext* ctx) override;
   grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* ctx,
                                    const ::rdeebee::v1::DeleteRequest* req,
                                    ::rdeebee::v1::DeleteResponse* resp) override;
@@ -108,7 +120,11 @@ class EventStoreService final : public ::rdeebee::v1::EventStore::CallbackServic
                                         ::rdeebee::v1::DeleteGroupResponse* resp) override;
 
  private:
+  class Slot;
   class Call;
+  class AppendStreamReactor;
+  // Validates an Append's request and converts it for the engine.
+  Result<AppendRequest> ToEngineAppend(const ::rdeebee::v1::AppendRequest& req) const;
   // Runs fn (returning rdb::Status) inline and finishes the call with its outcome.
   template <typename Fn>
   grpc::ServerUnaryReactor* Inline(Method method, grpc::CallbackServerContext* ctx, Fn&& fn);
@@ -150,6 +166,8 @@ class EventStoreService final : public ::rdeebee::v1::EventStore::CallbackServic
   uint64_t start_us_;
   std::atomic<uint32_t> in_flight_{0};
   std::atomic<bool> draining_{false};
+  absl::Mutex streams_mu_;
+  std::set<AppendStreamReactor*> streams_ ABSL_GUARDED_BY(streams_mu_);  // open append streams
 };
 
 }  // namespace rdb::server

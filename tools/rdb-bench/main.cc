@@ -4,6 +4,7 @@
 // etcd with the same workloads through our own etcd client (the benchmark's etcd peer).
 //
 //   rdb-bench --workload append --clients 64 --duration 10
+//   rdb-bench --workload append --clients 64 --api stream --duration 10
 //   rdb-bench --workload append --batch 100 --clients 16 --ops 10000
 //   rdb-bench --server 127.0.0.1:4110,127.0.0.1:4113 --route-groups --clients 64   (cluster)
 //   rdb-bench --workload get --clients 16 --rate 20000 --duration 10
@@ -69,7 +70,18 @@ int Main(int argc, char** argv) {
   app.add_option("--read-fraction", o.read_fraction, "mixed: share of gets")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  app.add_option("--clients", o.clients, "Concurrent clients, each with its own connection")
+  std::string api = "unary";
+  app.add_option("--api", api,
+                 "append: unary (one Append call per request) | stream (AppendStream: one stream "
+                 "per client, one append in flight on each, acknowledged on its own)")
+      ->check(CLI::IsMember({"unary", "stream"}))
+      ->capture_default_str();
+  app.add_option("--connections", o.connections,
+                 "--api stream: TCP connections the clients' streams share (0 = one per 16 "
+                 "clients)")
+      ->capture_default_str();
+  app.add_option("--clients", o.clients,
+                 "Concurrent clients, each with its own connection (--api stream: its own stream)")
       ->check(CLI::Range(1u, 4096u))
       ->capture_default_str();
   app.add_option("--rate", o.rate,
@@ -121,6 +133,7 @@ int Main(int argc, char** argv) {
                                      : Workload::kAppend;
   o.keys = keys == "sequential" ? KeyPattern::kSequential : KeyPattern::kRandom;
   o.target = target == "etcd" ? Target::kEtcd : Target::kRdeebee;
+  o.api = api == "stream" ? Api::kStream : Api::kUnary;
   std::string fsync = "?";
   if (o.target == Target::kEtcd) {
     if (o.server.empty()) o.server = "127.0.0.1:2379";
@@ -178,7 +191,7 @@ int Main(int argc, char** argv) {
       return 1;
     }
   }
-  auto r = RunBench(o);
+  auto r = o.api == Api::kStream ? RunStreamBench(o) : RunBench(o);
   if (!r.ok()) {
     std::fprintf(stderr, "rdb-bench: %s\n", r.status().ToString().c_str());
     return 1;
@@ -202,6 +215,8 @@ int Main(int argc, char** argv) {
     j["clients"] = o.clients;
     j["rate"] = o.rate;
     j["route_groups"] = o.route_groups;
+    j["api"] = api;
+    if (o.api == Api::kStream) j["connections"] = o.connections;
     j["seconds"] = res.seconds;
     j["requests"] = res.requests;
     j["events"] = res.events;
@@ -221,10 +236,10 @@ int Main(int argc, char** argv) {
     std::string rate_text = o.rate > 0 ? rate_buf : "max";
     std::printf(
         "rdb-bench: %s %s (fsync %s), workload %s, keys %s/%llu, payload %zu B, "
-        "batch %u, clients %u, rate %s\n",
+        "batch %u, clients %u, rate %s, api %s\n",
         target.c_str(), o.server.c_str(), fsync.c_str(), workload.c_str(), keys.c_str(),
         static_cast<unsigned long long>(o.key_space), o.payload_bytes, o.batch, o.clients,
-        rate_text.c_str());
+        rate_text.c_str(), api.c_str());
     std::printf("%llu requests, %llu events in %.2f s: %.0f requests/s, %.0f events/s, %.2f MB/s\n",
                 static_cast<unsigned long long>(res.requests),
                 static_cast<unsigned long long>(res.events), res.seconds, rps, eps,

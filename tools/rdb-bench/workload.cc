@@ -14,13 +14,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string RandomPayload(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>('a' + rng() % 26);
-  return s;
-}
-
 struct Shared {
   const BenchOptions* o;
   std::atomic<uint64_t> next_op{0};   // ops mode: requests handed out
@@ -115,6 +108,13 @@ Result<std::vector<std::unique_ptr<Conn>>> ConnectAll(const BenchOptions& o) {
 }
 
 }  // namespace
+
+std::string RandomPayload(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>('a' + rng() % 26);
+  return s;
+}
 
 std::string KeyName(const std::string& prefix, uint64_t n) {
   char buf[32];

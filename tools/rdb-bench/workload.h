@@ -17,6 +17,9 @@
 namespace rdb::bench {
 
 enum class Workload : uint8_t { kAppend, kGet, kMixed };
+// How appends travel: one unary Append call each, or over AppendStream (one stream per client,
+// one append in flight on each, acknowledged on its own).
+enum class Api : uint8_t { kUnary, kStream };
 enum class KeyPattern : uint8_t { kRandom, kSequential };
 
 struct BenchOptions {
@@ -36,6 +39,8 @@ struct BenchOptions {
   double timeout_s = 10;
   bool preload = true;        // get/mixed: write every key once first
   bool route_groups = false;  // see ConnOptions::route_groups
+  Api api = Api::kUnary;
+  uint32_t connections = 0;  // --api stream: TCP connections the clients' streams share (0: 1 per 16)
 };
 
 struct BenchResult {
@@ -49,11 +54,15 @@ struct BenchResult {
 };
 
 Result<BenchResult> RunBench(const BenchOptions& options);
+// The append workload over AppendStream (tools/rdb-bench/stream.cc).
+Result<BenchResult> RunStreamBench(const BenchOptions& options);
 
 // Writes key_space keys once (get/mixed workloads need something to read).
 Status Preload(const BenchOptions& options);
 
 // Key number n as a 16-byte key: prefix + zero-padded number.
 std::string KeyName(const std::string& prefix, uint64_t n);
+// n random lowercase letters, the same for the same seed.
+std::string RandomPayload(size_t n, uint64_t seed);
 
 }  // namespace rdb::bench
