@@ -6,8 +6,8 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <cstdlib>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <string_view>
@@ -378,8 +378,7 @@ class AppendStreamImpl final
     : public AppendStream,
       public grpc::ClientBidiReactor<pb::AppendStreamRequest, pb::AppendStreamResponse> {
  public:
-  AppendStreamImpl(pb::EventStore::Stub* stub, std::string address)
-      : address_(std::move(address)) {
+  AppendStreamImpl(pb::EventStore::Stub* stub, std::string address) : address_(std::move(address)) {
     stub->async()->AppendStream(&ctx_, this);
     StartRead(&resp_);
     StartCall();

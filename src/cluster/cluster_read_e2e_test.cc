@@ -1,8 +1,14 @@
 // Reads across groups end to end: a real etcd and a 2 x 3 cluster of real rdb-server processes.
 // Writes through every node land in both groups; ReadAll (and `rdb-client scan`) through any node
 // returns all of them, merged in seq order, page by page; consumer groups whose positions live in
-// different groups are committed and listed through any node.
+// different groups are committed and listed through any node; AppendStream through any node
+// reaches every group.
 #include <algorithm>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
 
 #include "client/client.h"
 #include "cluster/cluster_fixture.h"
@@ -80,6 +86,74 @@ TEST_F(ClusterReadE2eTest, ScanThroughAnyNodeMergesEveryGroupInSeqOrder) {
     cli.push_back(std::stoull(r.out.substr(pos)));
   }
   EXPECT_EQ(cli, std::vector<uint64_t>(acked.begin(), acked.begin() + 25)) << r.out;
+}
+
+// AppendStream through any node: appends for the node's own group are served there, the others
+// forwarded to their group's leader 1, and each ack (a conflict's actual version included) is
+// what the key's leader stored.
+TEST_F(ClusterReadE2eTest, AppendStreamThroughAnyNodeReachesEveryGroup) {
+  std::map<std::string, uint64_t> versions;  // key -> last acked version
+  for (const std::string& n : names_) {
+    auto c = ClientOf(n);
+    auto stream = c->OpenAppendStream();
+    std::mutex mu;
+    std::condition_variable cv;
+    std::map<int, Result<client::AppendReply>> acks;
+    const int kAppends = 24;
+    for (int i = 0; i < kAppends; ++i) {
+      const std::string key = "s" + std::to_string(i % 6);
+      stream->Send(client::StreamAppend{key,
+                                        {client::EventInput{n + "-" + std::to_string(i), ""}},
+                                        client::Expected::Any(),
+                                        ""},
+                   [&, i](Result<client::AppendReply> r) {
+                     std::lock_guard<std::mutex> l(mu);
+                     acks.emplace(i, std::move(r));
+                     cv.notify_all();
+                   });
+    }
+    {
+      std::unique_lock<std::mutex> l(mu);
+      ASSERT_TRUE(cv.wait_for(l, std::chrono::seconds(30), [&] { return acks.size() == kAppends; }))
+          << n << ": " << acks.size() << " acks";
+    }
+    for (const auto& [i, r] : acks) {
+      ASSERT_TRUE(r.ok()) << n << " append " << i << ": " << r.status().ToString();
+      const std::string key = "s" + std::to_string(i % 6);
+      versions[key] = std::max(versions[key], r->last_version);
+      auto h = c->ReadStream(key, r->first_version, false, 1);
+      ASSERT_TRUE(h.ok()) << h.status().ToString();
+      ASSERT_EQ(h->events.size(), 1u);
+      EXPECT_EQ(h->events[0].seq, r->first_seq) << key;
+      EXPECT_EQ(h->events[0].payload, n + "-" + std::to_string(i)) << key;
+    }
+    // A conflict on a key of each group: the actual version comes back in the ack.
+    for (const std::string key : {"s0", "s1", "s2", "s3", "s4", "s5"}) {
+      std::optional<Result<client::AppendReply>> conflict;
+      stream->Send(
+          client::StreamAppend{
+              key, {client::EventInput{"x", ""}}, client::Expected::Exact(versions[key] + 5), ""},
+          [&](Result<client::AppendReply> r) {
+            std::lock_guard<std::mutex> l(mu);
+            conflict.emplace(std::move(r));
+            cv.notify_all();
+          });
+      std::unique_lock<std::mutex> l(mu);
+      ASSERT_TRUE(cv.wait_for(l, std::chrono::seconds(30), [&] { return conflict.has_value(); }))
+          << n << " " << key;
+      const Status& st = conflict->status();
+      EXPECT_EQ(st.code(), Code::kFailedPrecondition) << st.ToString();
+      EXPECT_EQ(st.actual_version().value_or(0), versions[key])
+          << n << " " << key << ": " << st.ToString();
+    }
+    EXPECT_TRUE(stream->Close(10).ok()) << n;
+  }
+  std::set<uint32_t> groups;
+  for (const auto& [key, v] : versions) {
+    groups.insert(cluster::GroupOfKey(key, 2));
+    EXPECT_EQ(v, 24u) << key;  // 4 appends per key through each of 6 nodes
+  }
+  EXPECT_EQ(groups.size(), 2u);
 }
 
 TEST_F(ClusterReadE2eTest, ConsumerGroupsOfBothGroupsThroughAnyNode) {

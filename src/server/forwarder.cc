@@ -103,8 +103,8 @@ void Forwarder::RequestRefreshLocked() {
   }
 }
 
-void Forwarder::Forward(uint32_t group, grpc::CallbackServerContext* caller, Start start,
-                        Done done, std::optional<uint64_t>* actual_version) {
+void Forwarder::Forward(uint32_t group, grpc::CallbackServerContext* caller, Start start, Done done,
+                        std::optional<uint64_t>* actual_version) {
   std::string address;
   grpc::Status refusal;
   {
@@ -120,8 +120,7 @@ void Forwarder::Forward(uint32_t group, grpc::CallbackServerContext* caller, Sta
                              "too many requests waiting for the cluster's leaders (" +
                                  std::to_string(options_.waiting_max) + "); retry with backoff");
     } else {
-      waiting_.push_back(
-          Waiting{group, caller, std::move(start), std::move(done), actual_version});
+      waiting_.push_back(Waiting{group, caller, std::move(start), std::move(done), actual_version});
       RequestRefreshLocked();
       return;
     }

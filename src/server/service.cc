@@ -466,7 +466,7 @@ class EventStoreService::AppendStreamReactor final
 
   EventStoreService* const svc_;
   grpc::CallbackServerContext* const ctx_;
-  pb::AppendStreamRequest req_;  // the read in progress (gRPC allows one)
+  pb::AppendStreamRequest req_;    // the read in progress (gRPC allows one)
   pb::AppendStreamResponse resp_;  // the write in progress (gRPC allows one)
   absl::Mutex mu_;
   pb::AppendStreamResponse next_ ABSL_GUARDED_BY(mu_);  // acks waiting for the next write

@@ -120,9 +120,9 @@ TEST_F(AppendStreamTest, AFailedRequestIsItsOwnAckAndTheStreamGoesOn) {
   Outcomes out;
   stream->Send(One("k", "a", Expected::NoStream(), "id-1"), out.For(0));
   ASSERT_EQ(out.Wait(1).size(), 1u);
-  stream->Send(One("k", "b", Expected::Exact(7)), out.For(1));   // conflict: actual version 1
-  stream->Send(One("", "c"), out.For(2));                         // empty key
-  stream->Send(One("k", std::string(2048, 'x')), out.For(3));     // over the payload limit
+  stream->Send(One("k", "b", Expected::Exact(7)), out.For(1));  // conflict: actual version 1
+  stream->Send(One("", "c"), out.For(2));                       // empty key
+  stream->Send(One("k", std::string(2048, 'x')), out.For(3));   // over the payload limit
   stream->Send(One("k", "zzz", Expected::NoStream(), "id-1"), out.For(4));  // a retry
   stream->Send(One("k", "d", Expected::Exact(1)), out.For(5));
   auto r = out.Wait(6);
@@ -201,8 +201,7 @@ TEST_F(AppendStreamTest, SigtermEndsOpenStreamsAndKeepsEveryAcknowledgedAppend) 
   // The stream stays open and idle: the server ends it.
   auto start = std::chrono::steady_clock::now();
   int status = server_->Stop(30000);
-  double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status << "\n" << server_->log();
   EXPECT_LT(seconds, 5.0) << "the open stream held the shutdown";
   Status closed = stream->Close(10);

@@ -47,9 +47,9 @@ struct Writer {
       return std::nullopt;
     Clock::time_point t = Clock::now();
     if (o->rate > 0) {
-      t = start + std::chrono::duration_cast<Clock::duration>(
-                      interval * (static_cast<double>(sent) + static_cast<double>(index) /
-                                                                  o->clients));
+      t = start +
+          std::chrono::duration_cast<Clock::duration>(
+              interval * (static_cast<double>(sent) + static_cast<double>(index) / o->clients));
     }
     if (o->ops == 0 && (o->rate > 0 ? t : Clock::now()) >= end) return std::nullopt;
     return t;
@@ -147,9 +147,8 @@ Result<BenchResult> RunStreamBench(const BenchOptions& o) {
     return Status::InvalidArgument(
         "--api stream drives rdb-server's append workload only (no --target etcd, get, mixed or "
         "--route-groups)");
-  const uint32_t connections =
-      std::max<uint32_t>(1, std::min(o.clients, o.connections > 0 ? o.connections
-                                                                  : (o.clients + 15) / 16));
+  const uint32_t connections = std::max<uint32_t>(
+      1, std::min(o.clients, o.connections > 0 ? o.connections : (o.clients + 15) / 16));
   client::ClientOptions co;
   co.timeout_seconds = o.timeout_s;
   co.own_connection = true;

@@ -40,7 +40,8 @@ struct BenchOptions {
   bool preload = true;        // get/mixed: write every key once first
   bool route_groups = false;  // see ConnOptions::route_groups
   Api api = Api::kUnary;
-  uint32_t connections = 0;  // --api stream: TCP connections the clients' streams share (0: 1 per 16)
+  uint32_t connections =
+      0;  // --api stream: TCP connections the clients' streams share (0: 1 per 16)
 };
 
 struct BenchResult {
