@@ -84,19 +84,24 @@ echo "== RDeeBee: rdb-server --fsync always, rdb-bench (bench/server.sh)"
 RESULTS="$work/ours.txt" SYNC_SECONDS="$secs" bash "$here/server.sh" "$build"
 python3 - "$work/ours.txt" >> "$work/results.jsonl" <<'PY'
 import json, sys
-names = {"single-1": "single-1", "single-16": "single-16", "single-64": "single-64", "batch100-16": "batch100"}
+# label -> (system, workload): unary Append calls, and AppendStream (system "rdeebee-stream").
+names = {"single-1": ("rdeebee", "single-1"), "single-16": ("rdeebee", "single-16"),
+         "single-64": ("rdeebee", "single-64"), "batch100-16": ("rdeebee", "batch100"),
+         "stream-1": ("rdeebee-stream", "single-1"), "stream-16": ("rdeebee-stream", "single-16"),
+         "stream-64": ("rdeebee-stream", "single-64"),
+         "stream-batch100-16": ("rdeebee-stream", "batch100"),
+         "half-rate-64": ("rdeebee", "half-rate-64"),
+         "stream-half-rate-64": ("rdeebee-stream", "half-rate-64")}
 for line in open(sys.argv[1]):
     label, js = line.split(" ", 1)
     r = json.loads(js)
-    if label in names:
-        print(json.dumps({"system": "rdeebee", "workload": names[label], "clients": r["clients"],
-                          "events_per_sec": r["events_per_sec"], "p50_ms": r["latency_us"]["p50"] / 1000,
-                          "p99_ms": r["latency_us"]["p99"] / 1000}))
-    elif label == "half-rate-64":
-        print(json.dumps({"system": "rdeebee", "workload": "half-rate-64", "clients": r["clients"],
-                          "rate": r["rate"], "events_per_sec": r["events_per_sec"],
-                          "p50_ms": r["latency_us"]["p50"] / 1000, "p99_ms": r["latency_us"]["p99"] / 1000,
-                          "errors": sum(r["errors"].values())}))
+    if label not in names:
+        continue
+    system, workload = names[label]
+    print(json.dumps({"system": system, "workload": workload, "clients": r["clients"],
+                      "rate": r["rate"], "events_per_sec": r["events_per_sec"],
+                      "p50_ms": r["latency_us"]["p50"] / 1000, "p99_ms": r["latency_us"]["p99"] / 1000,
+                      "errors": sum(r["errors"].values())}))
 PY
 echo
 fi

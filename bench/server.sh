@@ -2,7 +2,8 @@
 # The server section of `make bench`: rdb-bench against rdb-server (--fsync always) on loopback,
 # 100-byte payloads, single-event appends at 1, 16 and 64 clients, batched appends (100 events per
 # request, the key varying between requests), and a fixed-rate run at half the 64-client
-# saturation rate (p99 target <= 10 ms). Prints the settings and one table.
+# saturation rate (p99 target <= 10 ms); each through unary Append calls and through AppendStream.
+# Prints the settings and one table.
 # Usage: bench/server.sh BUILD_DIR   (SYNC_SECONDS=... overrides the 10 s per run; RESULTS=FILE keeps
 # the raw results, one "label {json}" line per run)
 # bench/peers.sh runs this beside PostgreSQL and Redis Streams and prints the side-by-side table.
@@ -33,24 +34,34 @@ bench() {  # label, args...
   "$build/tools/rdb-bench" --server "127.0.0.1:$port" --payload-bytes 100 --duration "$secs" \
     --json "$@" | sed "s/^/$label /" >> "$work/results.txt"
 }
+# Unary: one Append call per request. Stream: one AppendStream per client, one append in flight on
+# each (still one event per request, acknowledged on its own), the streams sharing one connection
+# per 16 clients.
 bench single-1 --workload append --clients 1
 bench single-16 --workload append --clients 16
 bench single-64 --workload append --clients 64
 bench batch100-16 --workload append --clients 16 --batch 100
-sat=$(grep '^single-64 ' "$work/results.txt" | sed 's/^single-64 //' |
-      python3 -c 'import json,sys; print(int(json.load(sys.stdin)["requests_per_sec"] / 2))')
-bench half-rate-64 --workload append --clients 64 --rate "$sat"
+bench stream-1 --workload append --clients 1 --api stream
+bench stream-16 --workload append --clients 16 --api stream
+bench stream-64 --workload append --clients 64 --api stream
+bench stream-batch100-16 --workload append --clients 16 --batch 100 --api stream
+half_of() {  # the label's requests/s, halved
+  grep "^$1 " "$work/results.txt" | sed "s/^$1 //" |
+    python3 -c 'import json,sys; print(int(json.load(sys.stdin)["requests_per_sec"] / 2))'
+}
+bench half-rate-64 --workload append --clients 64 --rate "$(half_of single-64)"
+bench stream-half-rate-64 --workload append --clients 64 --api stream --rate "$(half_of stream-64)"
 
 python3 - "$work/results.txt" <<'PY'
 import json, sys
-print(f"{'run':<14} {'clients':>7} {'batch':>5} {'rate':>8} {'events/s':>10} {'req/s':>9} "
+print(f"{'run':<20} {'clients':>7} {'batch':>5} {'rate':>8} {'events/s':>10} {'req/s':>9} "
       f"{'p50 ms':>7} {'p99 ms':>7} {'p999 ms':>8} {'max ms':>7} {'errors':>6}")
 for line in open(sys.argv[1]):
     label, js = line.split(" ", 1)
     r = json.loads(js)
     l = r["latency_us"]
     rate = f"{r['rate']:.0f}" if r["rate"] else "max"
-    print(f"{label:<14} {r['clients']:>7} {r['batch']:>5} {rate:>8} {r['events_per_sec']:>10.0f} "
+    print(f"{label:<20} {r['clients']:>7} {r['batch']:>5} {rate:>8} {r['events_per_sec']:>10.0f} "
           f"{r['requests_per_sec']:>9.0f} {l['p50']/1000:>7.2f} {l['p99']/1000:>7.2f} "
           f"{l['p999']/1000:>8.2f} {l['max']/1000:>7.2f} {sum(r['errors'].values()):>6}")
 PY
