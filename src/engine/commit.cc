@@ -102,7 +102,7 @@ Result<AppendResult> Engine::Impl::Submit(PendingWrite* w) {
   queue_.push_back(w);
   while (!w->done && (leading_ || queue_.front() != w)) w->cv.wait(lock);
   if (w->done) return std::move(*w->result);
-  LeadGroups(lock);
+  LeadGroups(lock, /*keep_async=*/false);
   RDB_CHECK(w->done);  // the first request of a group depends on no other, so it is decided
   return std::move(*w->result);
 }
@@ -118,7 +118,7 @@ void Engine::Impl::SubmitAsync(std::unique_ptr<PendingWrite> w) {
   PendingWrite* p = w.release();  // owned by the queue until its callback has run
   queue_.push_back(p);
   if (leading_ || queue_.front() != p) return;  // a leader, or a waiting thread, will take it
-  LeadGroups(lock);
+  WakeCommitter();
 }
 
 void Engine::Impl::SubmitAsyncMany(std::vector<std::unique_ptr<PendingWrite>> writes) {
@@ -137,16 +137,40 @@ void Engine::Impl::SubmitAsyncMany(std::vector<std::unique_ptr<PendingWrite>> wr
     queue_.push_back(p);
   }
   // All queued under one lock: one commit leader takes them as one group (up to its limits).
-  if (first != nullptr && !leading_ && queue_.front() == first) {
-    LeadGroups(lock);
-  } else {
-    lock.unlock();
-  }
-  if (lock.owns_lock()) lock.unlock();
+  if (first != nullptr && !leading_ && queue_.front() == first) WakeCommitter();
+  lock.unlock();
   for (auto& w : refused) w->on_done(std::move(*w->result));
 }
 
-void Engine::Impl::LeadGroups(std::unique_lock<std::mutex>& lock) {
+void Engine::Impl::WakeCommitter() {
+  if (committer_sleeping_) committer_cv_.notify_one();
+}
+
+void Engine::Impl::CommitterLoop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    if (!leading_ && !queue_.empty() && queue_.front()->on_done) {
+      LeadGroups(lock, /*keep_async=*/true);
+      continue;
+    }
+    if (committer_stop_) return;
+    committer_sleeping_ = true;
+    committer_cv_.wait(lock);
+    committer_sleeping_ = false;
+  }
+}
+
+void Engine::Impl::StopCommitter() {
+  if (!committer_.joinable()) return;
+  {
+    std::lock_guard lock(mu_);
+    committer_stop_ = true;
+    committer_cv_.notify_one();
+  }
+  committer_.join();
+}
+
+void Engine::Impl::LeadGroups(std::unique_lock<std::mutex>& lock, bool keep_async) {
   RDB_CHECK(!leading_ && !queue_.empty());
   leading_ = true;
   std::vector<PendingWrite*> group, finished;
@@ -199,7 +223,12 @@ void Engine::Impl::LeadGroups(std::unique_lock<std::mutex>& lock) {
       drained_cv_.notify_all();
       return;
     }
-    if (queue_.front()->on_done) continue;  // nobody waits on an async write: lead it too
+    if (queue_.front()->on_done) {
+      if (keep_async) continue;  // the committer leads async writes
+      leading_ = false;
+      WakeCommitter();
+      return;
+    }
     leading_ = false;
     queue_.front()->cv.notify_one();
     return;
@@ -576,6 +605,7 @@ Status Engine::Impl::Close() {
     // Queued appends are finished, not dropped: wait for the queue to drain.
     drained_cv_.wait(lock, [&] { return queue_.empty(); });
   }
+  StopCommitter();
   std::lock_guard commit(commit_mu_);
   StopIndexer();  // applies what is queued, then stops
   Status s = log_ ? log_->Close() : Status::OK();

@@ -117,6 +117,7 @@ Status Engine::Impl::Open() {
                                                       log_->last_seq()));
   sequencer_.emplace(std::move(seq));
   StartIndexer();
+  committer_ = std::thread([this] { CommitterLoop(); });
   return Status::OK();
 }
 

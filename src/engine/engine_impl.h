@@ -136,7 +136,14 @@ class Engine::Impl {
   Status Admit(PendingWrite* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The commit leader: commits groups from the queue's front while the front is an async write
   // (nobody else would lead it), then hands leadership to a waiting thread or gives it up.
-  void LeadGroups(std::unique_lock<std::mutex>& lock);
+  // Commits groups from the queue's front while the front is decided here. keep_async: also
+  // lead async appends that follow (the committer thread); otherwise hand them to the committer.
+  void LeadGroups(std::unique_lock<std::mutex>& lock, bool keep_async);
+  // The committer thread: leads groups of async appends, so no submitter's thread (gRPC's) is
+  // held by the commit loop and its fsyncs. Under load it never sleeps; idle, a submit wakes it.
+  void CommitterLoop();
+  void StopCommitter();
+  void WakeCommitter() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetFatal(const Status& s);
   Status ReadEvent(const index::Pointer& ptr, std::string_view key, ReadRecord* cache,
                    Event* out) const;
@@ -153,6 +160,10 @@ class Engine::Impl {
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   // A thread is committing groups (at most one at a time).
   bool leading_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread committer_;
+  std::condition_variable committer_cv_;
+  bool committer_sleeping_ ABSL_GUARDED_BY(mu_) = false;
+  bool committer_stop_ ABSL_GUARDED_BY(mu_) = false;
   // Set when the log may hold bytes the index does not reflect (a failed sync or index write):
   // appends fail until restart, whose recovery repairs the index from the log.
   Status fatal_ ABSL_GUARDED_BY(mu_);
