@@ -183,9 +183,10 @@ class Engine {
   Result<AppendResult> Delete(const std::string& key, ExpectedVersion expected,
                               const std::string& idempotency_id = "");
   // Asynchronous Append / Delete: same semantics, but the calling thread does not wait for the
-  // commit; `done` is called once with the outcome (validation errors: before this returns). When
-  // no commit is in progress the calling thread leads one itself, so `done` may run before this
-  // returns. Lets a server finish requests from the commit path without a thread per request.
+  // commit; `done` is called once with the outcome: validation errors before this returns, the
+  // rest on the engine's committer thread, which leads groups of async appends (the calling thread
+  // never runs a commit or an fsync). Lets a server finish requests from the commit path without
+  // a thread per request.
   void AppendAsync(AppendRequest request, AppendCallback done);
   void DeleteAsync(const std::string& key, ExpectedVersion expected,
                    const std::string& idempotency_id, AppendCallback done);
