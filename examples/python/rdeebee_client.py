@@ -12,7 +12,8 @@ then run it with the stubs on the path:
     PYTHONPATH=gen /usr/bin/python3 rdeebee_client.py --server 127.0.0.1:2048 --key Deep
 
 It appends two events (the second with an expected version), reads the latest value and the
-history back, and shows how an expected-version conflict reports the actual version.
+history back, shows how an expected-version conflict reports the actual version, and sends five
+appends over one AppendStream.
 """
 import argparse
 import sys
@@ -86,6 +87,27 @@ def main():
             store.Get(pb.GetRequest(key=b"no-such-key"), timeout=args.timeout)
         except grpc.RpcError as e:
             assert e.code() == grpc.StatusCode.NOT_FOUND, e
+
+        # AppendStream: many appends on one stream, each with its own ack (by request_id). The
+        # fifth expects a version the key does not have: its ack carries the conflict, the others
+        # are unaffected.
+        stream_key = key + b".stream"
+        requests = [pb.AppendStreamRequest(request_id=i, append=pb.AppendRequest(
+            key=stream_key, events=[pb.EventInput(payload=f"s{i}".encode())]))
+            for i in range(1, 5)]
+        requests.append(pb.AppendStreamRequest(request_id=5, append=pb.AppendRequest(
+            key=stream_key, events=[pb.EventInput(payload=b"late")],
+            expected_version=pb.ExpectedVersion(kind=pb.EXPECTED_VERSION_KIND_EXACT,
+                                                version=99))))
+        acks = {}
+        for response in store.AppendStream(iter(requests), timeout=args.timeout):
+            for ack in response.acks:
+                acks[ack.request_id] = ack
+        ok = sorted(a.result.first_version for a in acks.values() if a.code == 0)
+        conflict = acks[5]
+        assert conflict.code == grpc.StatusCode.FAILED_PRECONDITION.value[0], conflict
+        print(f"stream: {len(acks)} acks, versions {ok}, "
+              f"conflict actual version {conflict.actual_version}")
     return 0
 
 

@@ -23,6 +23,9 @@ TEST(PythonInterop, AppendAndRead) {
   EXPECT_NE(r.out.find("append: seq=1 version=1"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("conflict: actual version 3"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("get: v3 third"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("stream: 5 acks, versions [1, 2, 3, 4], conflict actual version "),
+            std::string::npos)
+      << r.out;
 
   auto c = server.NewClient();
   auto h = c->ReadStream("py", 0, false, 10);
@@ -31,6 +34,10 @@ TEST(PythonInterop, AppendAndRead) {
   EXPECT_EQ(h->events[0].payload, "hello from python");
   EXPECT_EQ(h->events[0].event_type, "Greeting");
   EXPECT_EQ(h->events[2].payload, "third");
+  h = c->ReadStream("py.stream", 0, false, 10);
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  ASSERT_EQ(h->events.size(), 4u);
+  EXPECT_EQ(h->events[3].version, 4u);
   EXPECT_EQ(server.Stop(), 0);
 }
 
