@@ -384,7 +384,7 @@ class AppendStreamImpl final
     StartCall();
   }
 
-  ~AppendStreamImpl() override { (void)Close(0); }
+  ~AppendStreamImpl() override { (void)Close(kAppendStreamCloseSecondsDefault); }
 
   void Send(const StreamAppend& append, Done done) override {
     Status refusal;

@@ -201,6 +201,8 @@ struct StreamAppend {
 // Appends sent but not yet acknowledged on one AppendStream (the client's bound; the server reads
 // ahead at most 256 of them and holds the rest back with flow control).
 inline constexpr size_t kAppendStreamPendingMax = 4096;
+// How long destroying an AppendStream that was not closed waits for its acks before cancelling.
+inline constexpr double kAppendStreamCloseSecondsDefault = 10;
 
 // A pipelined append stream (EventStore.AppendStream), for high rates of small appends: Send()
 // queues an append and returns at once; its done callback runs once, on a gRPC thread, with that
@@ -214,7 +216,8 @@ inline constexpr size_t kAppendStreamPendingMax = 4096;
 class AppendStream {
  public:
   using Done = std::function<void(Result<AppendReply>)>;
-  virtual ~AppendStream() = default;  // Close(0) if not closed
+  // Close(kAppendStreamCloseSecondsDefault) if not closed.
+  virtual ~AppendStream() = default;
   // Queues one append. done runs with kResourceExhausted at once when kAppendStreamPendingMax
   // appends are pending, and with kUnavailable once the stream has ended.
   virtual void Send(const StreamAppend& append, Done done) = 0;
