@@ -2,6 +2,10 @@
 // verb, JSON output, exit codes and error messages, against a real rdb-server process.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <set>
+
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -182,6 +186,87 @@ TEST_F(CliTest, EmptyPayloadIsAValue) {
   ProcessResult r = Cli({"-k", "e", "read"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "");
+}
+
+// scan --json | import into a second server: the same keys, versions, kinds, types and payload
+// bytes (a non-UTF-8 payload travels as base64, a DELETE as a Delete), one result line per input
+// line in order; a refused line is reported and the rest goes on; a malformed line stops there.
+TEST_F(CliTest, ImportTakesWhatScanJsonPrints) {
+  for (int i = 0; i < 30; i++) {
+    ASSERT_EQ(Cli({"-k", "k" + std::to_string(i % 4), "-p", "v" + std::to_string(i), "--type",
+                   "T" + std::to_string(i % 3), "write"})
+                  .exit_code,
+              0);
+  }
+  ASSERT_EQ(Cli({"-k", "bin", "-f", "-", "write"}, std::string("\x00\xff\x80\x01", 4)).exit_code,
+            0);
+  ASSERT_EQ(Cli({"-k", "k1", "delete"}).exit_code, 0);
+  ASSERT_EQ(Cli({"-k", "k1", "-p", "after delete", "write"}).exit_code, 0);
+  ProcessResult dump = Cli({"scan", "--json"});
+  ASSERT_EQ(dump.exit_code, 0) << dump.err;
+
+  ServerProcess other;
+  ASSERT_TRUE(other.Start().ok()) << other.log();
+  auto to_other = [&](std::vector<std::string> args, const std::string& in) {
+    args.insert(args.begin(), ClientBinary());
+    args.push_back("--server");
+    args.push_back(other.address());
+    return RunProcess(args, {{"TRACE_LEVEL", ""}}, in, 30000);
+  };
+  ProcessResult imported = to_other({"import"}, dump.out);
+  EXPECT_EQ(imported.exit_code, 0) << imported.err;
+  std::istringstream lines(imported.out);
+  std::string line;
+  std::set<uint64_t> seqs;
+  while (std::getline(lines, line)) {
+    unsigned long long seq = 0, version = 0;
+    ASSERT_EQ(std::sscanf(line.c_str(), "seq=%llu version=%llu", &seq, &version), 2) << line;
+    EXPECT_TRUE(seqs.insert(seq).second) << line;
+  }
+  EXPECT_EQ(seqs.size(), 33u) << imported.out;
+
+  // The copy scans the same, field by field (seqs and timestamps are the new server's own).
+  ProcessResult copy = to_other({"scan", "--json"}, "");
+  ASSERT_EQ(copy.exit_code, 0) << copy.err;
+  auto events = [](const std::string& out) {
+    std::vector<std::string> v;
+    std::istringstream in(out);
+    std::string l;
+    while (std::getline(in, l)) {
+      auto j = nlohmann::json::parse(l);
+      j.erase("seq");
+      j.erase("timestamp_ms");
+      v.push_back(j.dump());
+    }
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  EXPECT_EQ(events(copy.out), events(dump.out));
+  ProcessResult bin = to_other({"-k", "bin", "read"}, "");
+  EXPECT_EQ(bin.out, std::string("\x00\xff\x80\x01", 4));
+
+  // A conflict is that line's error (exit 1); the lines after it still go in, in order.
+  ProcessResult partial =
+      to_other({"import", "--json"},
+               "{\"key\": \"k0\", \"payload\": \"x\", \"expected_version\": 1}\n"
+               "\n"
+               "{\"key\": \"n\", \"payload\": \"y\", \"expected_version\": "
+               "\"none\"}\n");
+  EXPECT_EQ(partial.exit_code, 1) << partial.err;
+  EXPECT_NE(partial.err.find("line 1: "), std::string::npos) << partial.err;
+  EXPECT_NE(partial.err.find("actual version"), std::string::npos) << partial.err;
+  EXPECT_NE(partial.out.find("\"version\": 1}"), std::string::npos) << partial.out;
+
+  // A malformed line stops the import there: what came before it is in, nothing after.
+  ProcessResult bad = to_other({"import"},
+                               "{\"key\": \"m1\", \"payload\": \"a\"}\n"
+                               "{\"key\": \"m2\"}\n"
+                               "{\"key\": \"m3\", \"payload\": \"c\"}\n");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("line 2: \"payload\""), std::string::npos) << bad.err;
+  EXPECT_EQ(to_other({"-k", "m1", "read"}, "").exit_code, 0);
+  EXPECT_EQ(to_other({"-k", "m3", "read"}, "").exit_code, 1);
+  EXPECT_EQ(other.Stop(), 0);
 }
 
 }  // namespace

@@ -86,6 +86,34 @@ std::string Base64(std::string_view s) {
   return out;
 }
 
+Result<std::string> FromBase64(std::string_view s) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  if (s.size() % 4 != 0) return Status::InvalidArgument("base64 length is not a multiple of 4");
+  std::string out;
+  out.reserve(s.size() / 4 * 3);
+  for (size_t i = 0; i < s.size(); i += 4) {
+    const bool last = i + 4 == s.size();
+    const int pad = !last || s[i + 3] != '=' ? 0 : s[i + 2] == '=' ? 2 : 1;
+    uint32_t v = 0;
+    for (size_t k = 0; k < 4; k++) {
+      int d = k >= 4 - static_cast<size_t>(pad) ? 0 : value(s[i + k]);
+      if (d < 0) return Status::InvalidArgument("not base64: byte " + std::to_string(i + k));
+      v = (v << 6) | static_cast<uint32_t>(d);
+    }
+    out += static_cast<char>(v >> 16);
+    if (pad < 2) out += static_cast<char>((v >> 8) & 0xFF);
+    if (pad < 1) out += static_cast<char>(v & 0xFF);
+  }
+  return out;
+}
+
 std::string EventJson(const client::Event& e) {
   nlohmann::ordered_json j;
   bool key_utf8 = IsUtf8(e.key);

@@ -72,6 +72,7 @@ Verb StatusVerb();
 Verb SubscribeVerb();
 Verb GroupsVerb();
 Verb MembersVerb();
+Verb ImportVerb();
 
 // Prints "rdb-client: <message>" to stderr and returns the exit code for the status.
 int Fail(const Status& status);
@@ -80,6 +81,8 @@ int UsageError(const std::string& message);
 
 bool IsUtf8(std::string_view s);
 std::string Base64(std::string_view s);
+// The inverse of Base64 (standard alphabet, '=' padding required); kInvalidArgument otherwise.
+Result<std::string> FromBase64(std::string_view s);
 // One event as a JSON line (no newline) and as a human line: <seq> <key> v<version> <KIND>
 // <payload>.
 std::string EventJson(const client::Event& e);

@@ -36,6 +36,19 @@ client::Event MakeEvent(std::string key, std::string payload, client::Kind kind)
   return e;
 }
 
+TEST(CliFormat, FromBase64InvertsBase64) {
+  for (std::string v : {std::string(), std::string("a"), std::string("ab"), std::string("abc"),
+                        std::string("\x00\xff\x80 bytes", 9)}) {
+    auto back = FromBase64(Base64(v));
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    EXPECT_EQ(*back, v);
+  }
+  EXPECT_FALSE(FromBase64("abc").ok());   // length
+  EXPECT_FALSE(FromBase64("ab!d").ok());  // alphabet
+  EXPECT_FALSE(FromBase64("a=bc").ok());  // padding only at the end
+  EXPECT_FALSE(FromBase64("ab=c").ok());
+}
+
 TEST(CliFormat, HumanLine) {
   EXPECT_EQ(EventLine(MakeEvent("Deep", "First write", client::Kind::kPut)),
             "7 Deep v2 PUT First write");

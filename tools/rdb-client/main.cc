@@ -6,6 +6,7 @@
 //   rdb-client subscribe [--from earliest|latest|SEQ] [--prefix P]... [--type T]... [--group G]
 //                        [--before] [--count N]
 //   rdb-client groups [--delete G]     rdb-client members
+//   rdb-client import [-f FILE]   (JSON lines, as scan --json prints them)
 //
 // Options may come before or after the verb. Each verb lives in its own file (write.cc, ...) and is
 // listed in Verbs() below.
@@ -23,7 +24,7 @@ namespace {
 std::vector<Verb> Verbs() {
   return {
       WriteVerb(),  ReadVerb(),      DeleteVerb(), HistoryVerb(), ScanVerb(),
-      StatusVerb(), SubscribeVerb(), GroupsVerb(), MembersVerb(),
+      StatusVerb(), SubscribeVerb(), GroupsVerb(), MembersVerb(), ImportVerb(),
   };
 }
 
@@ -35,6 +36,7 @@ constexpr char kFooter[] = R"(Examples:
   rdb-client subscribe --group billing --count 100
   rdb-client groups
   rdb-client members
+  rdb-client scan --json --server A:2048 | rdb-client import --server B:2048
 Server: --server HOST:PORT, else SERVER_IP / SERVER_PORT, else 127.0.0.1:2048.
 Exit codes: 0 ok; 1 not found or precondition failed (expected version mismatch, busy consumer
 group, backwards group commit); 2 any other error (usage included).)";
@@ -138,7 +140,7 @@ int Main(int argc, char** argv) {
   if (verb == nullptr)
     return UsageError(
         "a verb is needed: write, read, delete, history, scan, status, subscribe, groups, "
-        "members");
+        "members, import");
   for (const std::string& name : kVerbOptions) {
     bool accepted = std::find(verb->verb_options.begin(), verb->verb_options.end(), name) !=
                     verb->verb_options.end();
@@ -150,8 +152,9 @@ int Main(int argc, char** argv) {
   if (verb->name != "write" && verb->name != "delete" &&
       (o.given("id") || o.given("expected-version")))
     return UsageError("--id and --expected-version apply to write and delete only");
-  if (verb->name != "write" && (o.given("payload") || o.given("file")))
-    return UsageError("-p and -f apply to write only");
+  if (verb->name != "write" && o.given("payload")) return UsageError("-p applies to write only");
+  if (verb->name != "write" && verb->name != "import" && o.given("file"))
+    return UsageError("-f applies to write and import only");
   if (verb->name != "write" && verb->name != "subscribe" && o.given("type"))
     return UsageError("--type applies to write and subscribe only");
   if (verb->name == "write" && o.event_types.size() > 1)
