@@ -30,7 +30,8 @@ struct ServerConfig {
 
   // --- limits (named maxima; printed by --help) ---
   uint64_t payload_bytes_max = 4ull << 20;
-  uint32_t requests_in_flight_max = 256;  // more get RESOURCE_EXHAUSTED
+  uint32_t requests_in_flight_max = 256;       // more get RESOURCE_EXHAUSTED
+  uint32_t append_stream_in_flight_max = 256;  // read-ahead of one AppendStream
   // HTTP/2 concurrent streams per connection (each open subscription holds one).
   uint32_t streams_per_connection_max = 1024;
   uint32_t shutdown_grace_ms = 10000;  // in-flight requests get this long on SIGTERM

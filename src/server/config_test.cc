@@ -130,8 +130,9 @@ TEST(ServerConfig, HelpPrintsLimits) {
   std::string out = testing::internal::GetCapturedStdout();
   EXPECT_TRUE(r.outcome.exit_now);
   EXPECT_EQ(r.outcome.exit_code, 0);
-  for (const char* name : {"--payload-bytes-max", "--requests-in-flight-max", "key_bytes_max",
-                           "batch_events_max", "TRACE_LEVEL", "--fsync", "4MiB"}) {
+  for (const char* name :
+       {"--payload-bytes-max", "--requests-in-flight-max", "--append-stream-in-flight-max",
+        "key_bytes_max", "batch_events_max", "TRACE_LEVEL", "--fsync", "4MiB"}) {
     EXPECT_NE(out.find(name), std::string::npos) << name;
   }
 }

@@ -171,6 +171,7 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
   ServiceOptions so;
   so.payload_bytes_max = config.payload_bytes_max;
   so.requests_in_flight_max = config.requests_in_flight_max;
+  so.append_stream_in_flight_max = config.append_stream_in_flight_max;
   so.data_dir = config.data_dir;
   so.fsync = FsyncName(config.fsync);
   so.address = config.ListenAddress();

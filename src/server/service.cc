@@ -290,8 +290,8 @@ grpc::ServerUnaryReactor* EventStoreService::Append(grpc::CallbackServerContext*
 }
 
 // One AppendStream. Reads a request, submits it (the engine, or the key's leader 1 through the
-// Forwarder) and reads the next, up to kAppendStreamInFlightMax unacknowledged. Acks are queued as
-// requests finish and written one response at a time, each response carrying every ack queued
+// Forwarder) and reads the next, up to append_stream_in_flight_max unacknowledged. Acks are queued
+// as requests finish and written one response at a time, each response carrying every ack queued
 // while the previous one was being written. Finishes once reading has ended (half-close, cancel
 // or a drain) and no request is in flight and no ack is waiting: the reactor is deleted in OnDone,
 // so no engine or forwarder callback can outlive it.
@@ -323,7 +323,7 @@ class EventStoreService::AppendStreamReactor final
       absl::MutexLock l(&mu_);
       if (draining_) {
         read_ended_ = true;
-      } else if (in_flight_ < kAppendStreamInFlightMax) {
+      } else if (in_flight_ < svc_->options_.append_stream_in_flight_max) {
         more = true;
       } else {
         read_paused_ = true;
@@ -438,7 +438,7 @@ class EventStoreService::AppendStreamReactor final
           next_.Clear();
         }
       }
-      if (read_paused_ && !draining_ && in_flight_ < kAppendStreamInFlightMax) {
+      if (read_paused_ && !draining_ && in_flight_ < svc_->options_.append_stream_in_flight_max) {
         read_paused_ = false;
         read = true;
       }

@@ -44,13 +44,12 @@
 
 namespace rdb::server {
 
-// Unacknowledged requests one AppendStream may have; the server stops reading the stream at this
-// many until acks go out (gRPC flow control then holds the client back).
-inline constexpr uint32_t kAppendStreamInFlightMax = 256;
-
 struct ServiceOptions {
   size_t payload_bytes_max = kPayloadBytesMaxDefault;
   uint32_t requests_in_flight_max = 256;
+  // Unacknowledged requests one AppendStream may have; the server stops reading the stream at this
+  // many until acks go out (gRPC flow control then holds the client back).
+  uint32_t append_stream_in_flight_max = 256;
   std::string data_dir;
   std::string fsync;    // for Status
   std::string address;  // host:port served on (ListMembers in single-node mode)
@@ -82,7 +81,7 @@ class EventStoreService final : public ::rdeebee::v1::EventStore::CallbackServic
                                    const ::rdeebee::v1::AppendRequest* req,
                                    ::rdeebee::v1::AppendResponse* resp) override;
   // Each request is an Append, admitted, validated, routed and acknowledged on its own; the server
-  // reads ahead up to kAppendStreamInFlightMax unacknowledged requests per stream.
+  // reads ahead up to append_stream_in_flight_max unacknowledged requests per stream.
   grpc::ServerBidiReactor<::rdeebee::v1::AppendStreamRequest, ::rdeebee::v1::AppendStreamResponse>*
   AppendStream(grpc::CallbackServerContext* ctx) override;
   grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* ctx,

@@ -74,7 +74,8 @@ class AppendStreamTest : public ::testing::Test {
 };
 
 TEST_F(AppendStreamTest, PipelinedAppendsAreEachAcknowledgedWithWhatIsStored) {
-  StartServer();
+  // A small read-ahead window: the server pauses and resumes reading the stream many times.
+  StartServer({"--append-stream-in-flight-max", "8"});
   constexpr int kAppends = 3000;
   constexpr int kKeys = 40;
   auto stream = c_->OpenAppendStream();
