@@ -11,14 +11,8 @@ namespace {
 TEST_F(ClusterTest, TwoGroupsOfThreeHaveTwoLeadersEach) {
   std::string cfg = Config(2, 3);
   StartNodes({"n0", "n1", "n2", "n3", "n4", "n5"}, cfg);
-  std::vector<pb::Member> ms;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        ms = Members(S("n0").address());
-        return ms.size() == 6 && WellFormed(ms, 2, 3);
-      },
-      10000))
-      << Describe(ms);
+  ASSERT_TRUE(WaitWellFormed("n0", 2, 3, 10000));
+  std::vector<pb::Member> ms = Members(S("n0").address());
   // Ids count from 0 in start order; group = id / group_size; the first to campaign leads: the
   // group's first node (the later ones campaign once caught up, in whichever order that happens,
   // so leader 2 is either of them; WellFormed checked there is one).

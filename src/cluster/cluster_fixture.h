@@ -143,6 +143,21 @@ class ClusterTest : public ::testing::Test {
 
   ServerProcess& S(const std::string& name) { return *servers_.at(name); }
 
+  // Waits up to timeout_ms until node `via` lists groups x group_size members with one leader 1
+  // and one leader 2 per group (WellFormed). False, with a failure describing the members, if not.
+  bool WaitWellFormed(const std::string& via, uint32_t groups, uint32_t group_size,
+                      int timeout_ms = 15000) {
+    std::vector<pb::Member> ms;
+    bool ok = WaitFor(
+        [&] {
+          ms = Members(S(via).address());
+          return ms.size() == groups * group_size && WellFormed(ms, groups, group_size);
+        },
+        timeout_ms);
+    if (!ok) ADD_FAILURE() << "cluster not well formed via " << via << ":\n" << Describe(ms);
+    return ok;
+  }
+
   EtcdProcess etcd_;
   TempDir dir_;
   std::map<std::string, std::unique_ptr<ServerProcess>> servers_;

@@ -22,14 +22,7 @@ class ClusterReadE2eTest : public ClusterTest {
   void SetUp() override {
     ClusterTest::SetUp();
     StartNodes(names_, Config(2, 3));
-    std::vector<pb::Member> ms;
-    ASSERT_TRUE(WaitFor(
-        [&] {
-          ms = Members(S("n0").address());
-          return ms.size() == 6 && WellFormed(ms, 2, 3);
-        },
-        15000))
-        << Describe(ms);
+    ASSERT_TRUE(WaitWellFormed("n0", 2, 3));
   }
 
   std::unique_ptr<client::Client> ClientOf(const std::string& node) {

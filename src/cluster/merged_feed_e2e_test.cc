@@ -17,19 +17,7 @@ class MergedFeedE2eTest : public ClusterTest {
   void SetUp() override {
     ClusterTest::SetUp();
     StartNodes(names_, Config(2, 3));
-    ASSERT_TRUE(WaitWellFormed());
-  }
-
-  bool WaitWellFormed() {
-    std::vector<pb::Member> ms;
-    bool ok = WaitFor(
-        [&] {
-          ms = Members(S("n0").address());
-          return ms.size() == 6 && WellFormed(ms, 2, 3);
-        },
-        15000);
-    if (!ok) ADD_FAILURE() << Describe(ms);
-    return ok;
+    ASSERT_TRUE(WaitWellFormed("n0", 2, 3));
   }
 
   std::vector<std::string> Addresses() {
@@ -130,7 +118,7 @@ TEST_F(MergedFeedE2eTest, TheFeedSurvivesAKillOfALeader1) {
   ASSERT_TRUE(S(victim).Start().ok());
   ASSERT_TRUE(writers.Progress(50, 30000));
   writers.Stop();
-  ASSERT_TRUE(WaitWellFormed());
+  ASSERT_TRUE(WaitWellFormed("n0", 2, 3));
 
   const std::vector<pb::Event> log = GlobalLog(S(other).address());
   ASSERT_FALSE(log.empty());

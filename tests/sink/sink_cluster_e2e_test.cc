@@ -37,14 +37,7 @@ class SinkClusterE2eTest : public ClusterTest {
     ASSERT_NE(pg_, nullptr);
     ClusterTest::SetUp();
     StartNodes(names_, Config(2, 3));
-    std::vector<pb::Member> ms;
-    ASSERT_TRUE(WaitFor(
-        [&] {
-          ms = Members(S("n0").address());
-          return ms.size() == 6 && WellFormed(ms, 2, 3);
-        },
-        15000))
-        << Describe(ms);
+    ASSERT_TRUE(WaitWellFormed("n0", 2, 3));
     db_ = std::make_unique<pqxx::connection>(pg_->Dsn());
   }
   void TearDown() override {
