@@ -11,8 +11,8 @@ namespace {
 TEST_F(ClusterTest, TwoGroupsOfThreeHaveTwoLeadersEach) {
   std::string cfg = Config(2, 3);
   StartNodes({"n0", "n1", "n2", "n3", "n4", "n5"}, cfg);
-  ASSERT_TRUE(WaitWellFormed("n0", 2, 3, 10000));
-  std::vector<pb::Member> ms = Members(S("n0").address());
+  std::vector<pb::Member> ms = WaitWellFormed("n0", 2, 3, 10000);
+  ASSERT_FALSE(ms.empty());
   // Ids count from 0 in start order; group = id / group_size; the first to campaign leads: the
   // group's first node (the later ones campaign once caught up, in whichever order that happens,
   // so leader 2 is either of them; WellFormed checked there is one).
@@ -29,13 +29,8 @@ TEST_F(ClusterTest, TwoGroupsOfThreeHaveTwoLeadersEach) {
   // Every node tells the same story, and its Status agrees with the map.
   for (int i = 0; i < 6; ++i) {
     std::string name = "n" + std::to_string(i);
-    std::vector<pb::Member> other;
-    ASSERT_TRUE(WaitFor(
-        [&] {
-          other = Members(S(name).address());
-          return other.size() == 6 && WellFormed(other, 2, 3);
-        },
-        5000));
+    std::vector<pb::Member> other = WaitWellFormed(name, 2, 3, 5000);
+    ASSERT_FALSE(other.empty());
     for (const auto& m : other) EXPECT_EQ(Find(ms, m.node())->role(), m.role()) << m.node();
     const pb::Member* me = Find(ms, name);
     pb::StatusResponse st;
@@ -142,13 +137,8 @@ TEST_F(ClusterTest, RestartedNodeRejoinsItsSlot) {
       5000));
   ASSERT_TRUE(S("r1").Start().ok());
   EXPECT_EQ(NodeStatus(S("r1").address()).node_id(), 1u);
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        ms = Members(S("r0").address());
-        return ms.size() == 3 && WellFormed(ms, 1, 3);
-      },
-      5000))
-      << Describe(ms);
+  ms = WaitWellFormed("r0", 1, 3, 5000);
+  ASSERT_FALSE(ms.empty());
   EXPECT_EQ(Find(ms, "r1")->id(), 1u);
   EXPECT_EQ(Find(ms, "r1")->role(), pb::MEMBER_ROLE_FOLLOWER);  // it campaigned last
 }
@@ -156,13 +146,8 @@ TEST_F(ClusterTest, RestartedNodeRejoinsItsSlot) {
 TEST_F(ClusterTest, KillLeader1FailsOverWithinTtlAndSlotGoesVacant) {
   std::string cfg = Config(1, 3);
   StartNodes({"k0", "k1", "k2"}, cfg);
-  std::vector<pb::Member> ms;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        ms = Members(S("k1").address());
-        return ms.size() == 3 && WellFormed(ms, 1, 3);
-      },
-      5000));
+  std::vector<pb::Member> ms = WaitWellFormed("k1", 1, 3, 5000);
+  ASSERT_FALSE(ms.empty());
   ASSERT_EQ(Find(ms, "k0")->role(), pb::MEMBER_ROLE_LEADER1);
   const int64_t old_epoch = Find(ms, "k0")->epoch();
 
@@ -197,13 +182,8 @@ TEST_F(ClusterTest, KillLeader1FailsOverWithinTtlAndSlotGoesVacant) {
       5000, 100))
       << s.ToString();
   EXPECT_EQ(NodeStatus(S("k3").address()).node_id(), 0u);
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        ms = Members(S("k1").address());
-        return ms.size() == 3 && WellFormed(ms, 1, 3);
-      },
-      5000))
-      << Describe(ms);
+  ms = WaitWellFormed("k1", 1, 3, 5000);
+  ASSERT_FALSE(ms.empty());
   EXPECT_EQ(Find(ms, "k3")->role(), pb::MEMBER_ROLE_FOLLOWER);
   EXPECT_EQ(Find(ms, "k3")->group(), 0u);
   // The old k0 comes back too late: its slot has a new owner, so it refuses to start.
@@ -221,13 +201,8 @@ TEST_F(ClusterTest, SigtermOfLeader1HandsOverAtOnce) {
   // A long lease (5 s): a hand-over well under it can only come from the resignation.
   std::string cfg = Config(1, 3);
   StartNodes({"t0", "t1", "t2"}, cfg, /*ttl=*/5, /*refresh=*/1);
-  std::vector<pb::Member> ms;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        ms = Members(S("t1").address());
-        return ms.size() == 3 && WellFormed(ms, 1, 3);
-      },
-      5000));
+  std::vector<pb::Member> ms = WaitWellFormed("t1", 1, 3, 5000);
+  ASSERT_FALSE(ms.empty());
   const int64_t old_epoch = Find(ms, "t0")->epoch();
   auto stopped = SteadyClock::now();
   pid_t pid = S("t0").pid();
@@ -255,13 +230,8 @@ TEST_F(ClusterTest, SigtermOfLeader1HandsOverAtOnce) {
 TEST_F(ClusterTest, LostLeaseRegistersAndCampaignsAgain) {
   std::string cfg = Config(1, 3);
   StartNodes({"l0", "l1", "l2"}, cfg);
-  std::vector<pb::Member> ms;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        ms = Members(S("l1").address());
-        return ms.size() == 3 && WellFormed(ms, 1, 3);
-      },
-      5000));
+  std::vector<pb::Member> ms = WaitWellFormed("l1", 1, 3, 5000);
+  ASSERT_FALSE(ms.empty());
   // Revoke leader 1's lease behind its back (as if etcd had expired it).
   auto client = etcd::Client::Connect({etcd_.endpoint()});
   ASSERT_TRUE(client.ok());

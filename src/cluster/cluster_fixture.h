@@ -144,9 +144,10 @@ class ClusterTest : public ::testing::Test {
   ServerProcess& S(const std::string& name) { return *servers_.at(name); }
 
   // Waits up to timeout_ms until node `via` lists groups x group_size members with one leader 1
-  // and one leader 2 per group (WellFormed). False, with a failure describing the members, if not.
-  bool WaitWellFormed(const std::string& via, uint32_t groups, uint32_t group_size,
-                      int timeout_ms = 15000) {
+  // and one leader 2 per group (WellFormed) and returns that list; empty, with a failure
+  // describing the members, if it does not.
+  std::vector<pb::Member> WaitWellFormed(const std::string& via, uint32_t groups,
+                                         uint32_t group_size, int timeout_ms = 15000) {
     std::vector<pb::Member> ms;
     bool ok = WaitFor(
         [&] {
@@ -154,8 +155,9 @@ class ClusterTest : public ::testing::Test {
           return ms.size() == groups * group_size && WellFormed(ms, groups, group_size);
         },
         timeout_ms);
-    if (!ok) ADD_FAILURE() << "cluster not well formed via " << via << ":\n" << Describe(ms);
-    return ok;
+    if (ok) return ms;
+    ADD_FAILURE() << "cluster not well formed via " << via << ":\n" << Describe(ms);
+    return {};
   }
 
   EtcdProcess etcd_;

@@ -22,7 +22,7 @@ class ClusterReadE2eTest : public ClusterTest {
   void SetUp() override {
     ClusterTest::SetUp();
     StartNodes(names_, Config(2, 3));
-    ASSERT_TRUE(WaitWellFormed("n0", 2, 3));
+    ASSERT_FALSE(WaitWellFormed("n0", 2, 3).empty());
   }
 
   std::unique_ptr<client::Client> ClientOf(const std::string& node) {

@@ -35,30 +35,13 @@ class EtcdOutageTest : public ClusterTest {
   // Starts `groups` x 3 nodes and waits until the map is well formed.
   void StartCluster(const std::vector<std::string>& names, uint32_t groups) {
     StartNodes(names, Config(groups, 3), kLeaseTtlS);
-    std::vector<pb::Member> ms;
-    ASSERT_TRUE(WaitFor(
-        [&] {
-          ms = Members(S(names[0]).address());
-          return ms.size() == names.size() && WellFormed(ms, groups, 3);
-        },
-        10000))
-        << Describe(ms);
+    ASSERT_FALSE(WaitWellFormed(names[0], groups, 3, 10000).empty());
   }
 
   // Leader 1 of each group as `ask` sees the map, once it is well formed; empty on timeout.
-  std::map<uint32_t, std::string> Leaders(const std::string& ask, uint32_t groups, size_t nodes,
-                                          int timeout_ms) {
-    std::vector<pb::Member> ms;
+  std::map<uint32_t, std::string> Leaders(const std::string& ask, uint32_t groups, int timeout_ms) {
     std::map<uint32_t, std::string> out;
-    bool ok = WaitFor(
-        [&] {
-          ms = Members(S(ask).address());
-          return ms.size() == nodes && WellFormed(ms, groups, 3);
-        },
-        timeout_ms, 50);
-    EXPECT_TRUE(ok) << Describe(ms);
-    if (!ok) return out;
-    for (const auto& m : ms)
+    for (const auto& m : WaitWellFormed(ask, groups, 3, timeout_ms))
       if (m.role() == pb::MEMBER_ROLE_LEADER1) out[m.group()] = m.node();
     return out;
   }
@@ -124,7 +107,7 @@ class EtcdOutageTest : public ClusterTest {
     Writers writers(&history, Addresses(names), 3, 30000);
     Readers readers(&history, Addresses(names), 2, 5);
     ASSERT_TRUE(writers.Progress(30));
-    std::map<uint32_t, std::string> before = Leaders(names[0], groups, names.size(), 5000);
+    std::map<uint32_t, std::string> before = Leaders(names[0], groups, 5000);
     ASSERT_EQ(before.size(), groups);
 
     const auto down = SteadyClock::now();
@@ -173,7 +156,7 @@ class EtcdOutageTest : public ClusterTest {
               << " acknowledged in all, " << readers.reads() << " reads\n";
     EXPECT_LE(resumed_ms, 5000 + etcd_start_ms) << "writes resumed too late";
 
-    std::map<uint32_t, std::string> after = Leaders(names[0], groups, names.size(), 10000);
+    std::map<uint32_t, std::string> after = Leaders(names[0], groups, 10000);
     ASSERT_EQ(after.size(), groups);
     acked = writers.acked();
     std::vector<pb::Event> merged;
@@ -226,14 +209,7 @@ TEST_F(EtcdOutageTest, ANodeRestartedDuringTheOutageWaitsForEtcd) {
   start.join();
   ASSERT_TRUE(started.ok()) << started.ToString();
   EXPECT_NE(S("r2").log().find("etcd is not reachable yet"), std::string::npos) << S("r2").log();
-  std::vector<pb::Member> ms;
-  EXPECT_TRUE(WaitFor(
-      [&] {
-        ms = Members(S("r0").address());
-        return ms.size() == 3 && WellFormed(ms, 1, 3);
-      },
-      15000))
-      << Describe(ms);
+  EXPECT_FALSE(WaitWellFormed("r0", 1, 3, 15000).empty());
 }
 
 }  // namespace

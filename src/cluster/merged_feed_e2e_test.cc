@@ -17,7 +17,7 @@ class MergedFeedE2eTest : public ClusterTest {
   void SetUp() override {
     ClusterTest::SetUp();
     StartNodes(names_, Config(2, 3));
-    ASSERT_TRUE(WaitWellFormed("n0", 2, 3));
+    ASSERT_FALSE(WaitWellFormed("n0", 2, 3).empty());
   }
 
   std::vector<std::string> Addresses() {
@@ -118,7 +118,7 @@ TEST_F(MergedFeedE2eTest, TheFeedSurvivesAKillOfALeader1) {
   ASSERT_TRUE(S(victim).Start().ok());
   ASSERT_TRUE(writers.Progress(50, 30000));
   writers.Stop();
-  ASSERT_TRUE(WaitWellFormed("n0", 2, 3));
+  ASSERT_FALSE(WaitWellFormed("n0", 2, 3).empty());
 
   const std::vector<pb::Event> log = GlobalLog(S(other).address());
   ASSERT_FALSE(log.empty());

@@ -67,8 +67,8 @@ class ReplicationTest : public ClusterTest {
 TEST_F(ClusterTest, WritesThroughEveryNodeAreReplicatedWithUniqueIncreasingSeqs) {
   const std::vector<std::string> names = {"n0", "n1", "n2", "n3", "n4", "n5"};
   StartNodes(names, Config(2, 3));
-  ASSERT_TRUE(WaitWellFormed("n0", 2, 3, 10000));
-  const std::vector<pb::Member> ms = Members(S("n0").address());
+  const std::vector<pb::Member> ms = WaitWellFormed("n0", 2, 3, 10000);
+  ASSERT_FALSE(ms.empty());
   std::vector<std::vector<Acked>> per_writer(names.size());
   std::vector<std::thread> writers;
   for (size_t w = 0; w < names.size(); w++) {

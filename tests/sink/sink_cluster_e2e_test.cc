@@ -37,7 +37,7 @@ class SinkClusterE2eTest : public ClusterTest {
     ASSERT_NE(pg_, nullptr);
     ClusterTest::SetUp();
     StartNodes(names_, Config(2, 3));
-    ASSERT_TRUE(WaitWellFormed("n0", 2, 3));
+    ASSERT_FALSE(WaitWellFormed("n0", 2, 3).empty());
     db_ = std::make_unique<pqxx::connection>(pg_->Dsn());
   }
   void TearDown() override {
