@@ -387,6 +387,17 @@ class AppendStreamImpl final
   ~AppendStreamImpl() override { (void)Close(kAppendStreamCloseSecondsDefault); }
 
   void Send(const StreamAppend& append, Done done) override {
+    // Built before the lock: only the id and the queueing need it.
+    pb::AppendStreamRequest req;
+    pb::AppendRequest* a = req.mutable_append();
+    a->set_key(append.key);
+    for (const auto& e : append.events) {
+      auto* ev = a->add_events();
+      ev->set_payload(e.payload);
+      ev->set_event_type(e.event_type);
+    }
+    SetExpected(append.expected, a->mutable_expected_version());
+    a->set_idempotency_id(append.idempotency_id);
     Status refusal;
     bool write = false;
     {
@@ -400,17 +411,7 @@ class AppendStreamImpl final
       } else {
         const uint64_t id = ++last_id_;
         pending_.emplace(id, std::move(done));
-        pb::AppendStreamRequest req;
         req.set_request_id(id);
-        pb::AppendRequest* a = req.mutable_append();
-        a->set_key(append.key);
-        for (const auto& e : append.events) {
-          auto* ev = a->add_events();
-          ev->set_payload(e.payload);
-          ev->set_event_type(e.event_type);
-        }
-        SetExpected(append.expected, a->mutable_expected_version());
-        a->set_idempotency_id(append.idempotency_id);
         if (writing_) {
           queue_.push_back(std::move(req));
         } else {

@@ -39,6 +39,19 @@ void FillAppendResponse(const AppendResult& r, pb::AppendResponse* resp) {
   resp->set_deduplicated(r.deduplicated);
 }
 
+// The engine's form of a validated Append request (only for requests served here).
+AppendRequest ToEngineAppend(const pb::AppendRequest& req, ExpectedVersion expected) {
+  AppendRequest a;
+  a.key = req.key();
+  a.expected = expected;
+  a.idempotency_id = req.idempotency_id();
+  a.events.reserve(req.events_size());
+  for (const auto& e : req.events()) {
+    a.events.push_back(EventData{EventKind::kPut, e.event_type(), e.payload()});
+  }
+  return a;
+}
+
 }  // namespace
 
 EventStoreService::EventStoreService(Engine* engine, Metrics* metrics, CdcService* cdc,
@@ -250,19 +263,10 @@ grpc::ServerUnaryReactor* EventStoreService::RoutedRead(Method method,
   return reactor;
 }
 
-Result<AppendRequest> EventStoreService::ToEngineAppend(const pb::AppendRequest& req) const {
+Result<ExpectedVersion> EventStoreService::ValidateAppendRequest(
+    const pb::AppendRequest& req) const {
   RDB_RETURN_IF_ERROR(ValidateAppend(req, options_.payload_bytes_max));
-  RDB_ASSIGN_OR_RETURN(ExpectedVersion expected,
-                       ConvertExpected(req.expected_version(), req.has_expected_version()));
-  AppendRequest a;
-  a.key = req.key();
-  a.expected = expected;
-  a.idempotency_id = req.idempotency_id();
-  a.events.reserve(req.events_size());
-  for (const auto& e : req.events()) {
-    a.events.push_back(EventData{EventKind::kPut, e.event_type(), e.payload()});
-  }
-  return a;
+  return ConvertExpected(req.expected_version(), req.has_expected_version());
 }
 
 grpc::ServerUnaryReactor* EventStoreService::Append(grpc::CallbackServerContext* ctx,
@@ -271,9 +275,9 @@ grpc::ServerUnaryReactor* EventStoreService::Append(grpc::CallbackServerContext*
   auto call = std::make_shared<Call>(this, Method::kAppend, ctx);
   grpc::ServerUnaryReactor* reactor = call->reactor();
   if (!call->Admitted()) return reactor;
-  Result<AppendRequest> a = ToEngineAppend(*req);
-  if (!a.ok()) {
-    call->Finish(a.status());
+  Result<ExpectedVersion> expected = ValidateAppendRequest(*req);
+  if (!expected.ok()) {
+    call->Finish(expected.status());
     return reactor;
   }
   if (Routed(call, *ctx, req->key(), [&](uint32_t group, Forwarder::Done done) {
@@ -282,7 +286,7 @@ grpc::ServerUnaryReactor* EventStoreService::Append(grpc::CallbackServerContext*
     return reactor;
   }
   // The response and the call outlive this function: the commit leader finishes them.
-  engine_->AppendAsync(std::move(*a), [call, resp](Result<AppendResult> r) {
+  engine_->AppendAsync(ToEngineAppend(*req, *expected), [call, resp](Result<AppendResult> r) {
     if (r.ok()) FillAppendResponse(*r, resp);
     call->Finish(r.status());
   });
@@ -385,8 +389,8 @@ class EventStoreService::AppendStreamReactor final
     const uint64_t id = r.request_id();
     Slot slot(svc_, Method::kAppendStream, ctx_);
     if (!slot.refusal().ok()) return Ack(id, slot, slot.refusal(), std::nullopt, nullptr);
-    Result<AppendRequest> a = svc_->ToEngineAppend(r.append());
-    if (!a.ok()) return AckStatus(id, slot, a.status(), nullptr);
+    Result<ExpectedVersion> expected = svc_->ValidateAppendRequest(r.append());
+    if (!expected.ok()) return AckStatus(id, slot, expected.status(), nullptr);
     Route route = svc_->RouteOf(r.append().key(), *ctx_);
     if (!route.local) {
       if (!route.refusal.ok()) return AckStatus(id, slot, route.refusal, nullptr);
@@ -405,12 +409,14 @@ class EventStoreService::AppendStreamReactor final
           &f->actual_version);
       return;
     }
-    svc_->engine_->AppendAsync(std::move(*a), [this, id, slot](Result<AppendResult> result) {
-      if (!result.ok()) return AckStatus(id, slot, result.status(), nullptr);
-      pb::AppendResponse resp;
-      FillAppendResponse(*result, &resp);
-      Ack(id, slot, grpc::Status::OK, std::nullopt, &resp);
-    });
+    svc_->engine_->AppendAsync(ToEngineAppend(r.append(), *expected),
+                               [this, id, slot](Result<AppendResult> result) {
+                                 if (!result.ok())
+                                   return AckStatus(id, slot, result.status(), nullptr);
+                                 pb::AppendResponse resp;
+                                 FillAppendResponse(*result, &resp);
+                                 Ack(id, slot, grpc::Status::OK, std::nullopt, &resp);
+                               });
   }
 
   void AckStatus(uint64_t id, const Slot& slot, const rdb::Status& s,

@@ -122,8 +122,9 @@ class EventStoreService final : public ::rdeebee::v1::EventStore::CallbackServic
   class Slot;
   class Call;
   class AppendStreamReactor;
-  // Validates an Append's request and converts it for the engine.
-  Result<AppendRequest> ToEngineAppend(const ::rdeebee::v1::AppendRequest& req) const;
+  // Validates an Append's request (limits, expected version) before it is routed; returns its
+  // expected version.
+  Result<ExpectedVersion> ValidateAppendRequest(const ::rdeebee::v1::AppendRequest& req) const;
   // Runs fn (returning rdb::Status) inline and finishes the call with its outcome.
   template <typename Fn>
   grpc::ServerUnaryReactor* Inline(Method method, grpc::CallbackServerContext* ctx, Fn&& fn);

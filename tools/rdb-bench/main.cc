@@ -216,7 +216,7 @@ int Main(int argc, char** argv) {
     j["rate"] = o.rate;
     j["route_groups"] = o.route_groups;
     j["api"] = api;
-    if (o.api == Api::kStream) j["connections"] = o.connections;
+    if (o.api == Api::kStream) j["connections"] = StreamConnections(o);
     j["seconds"] = res.seconds;
     j["requests"] = res.requests;
     j["events"] = res.events;

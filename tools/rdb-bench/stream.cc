@@ -147,8 +147,7 @@ Result<BenchResult> RunStreamBench(const BenchOptions& o) {
     return Status::InvalidArgument(
         "--api stream drives rdb-server's append workload only (no --target etcd, get, mixed or "
         "--route-groups)");
-  const uint32_t connections = std::max<uint32_t>(
-      1, std::min(o.clients, o.connections > 0 ? o.connections : (o.clients + 15) / 16));
+  const uint32_t connections = StreamConnections(o);
   client::ClientOptions co;
   co.timeout_seconds = o.timeout_s;
   co.own_connection = true;

@@ -6,6 +6,7 @@
 // the load (no coordinated omission).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -57,6 +58,11 @@ struct BenchResult {
 Result<BenchResult> RunBench(const BenchOptions& options);
 // The append workload over AppendStream (tools/rdb-bench/stream.cc).
 Result<BenchResult> RunStreamBench(const BenchOptions& options);
+// The TCP connections --api stream opens: --connections, or one per 16 clients; 1..clients.
+inline uint32_t StreamConnections(const BenchOptions& o) {
+  const uint32_t n = o.connections > 0 ? o.connections : (o.clients + 15) / 16;
+  return std::max<uint32_t>(1, std::min(o.clients, n));
+}
 
 // Writes key_space keys once (get/mixed workloads need something to read).
 Status Preload(const BenchOptions& options);
